@@ -1,0 +1,3 @@
+"""Courtyard: a self-hostable social platform with transparent governance."""
+
+__version__ = "0.1.0"

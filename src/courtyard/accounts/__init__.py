@@ -1,0 +1,1 @@
+"""Accounts: registration, sessions, two-factor, profiles, standing and verification."""

@@ -1,0 +1,75 @@
+"""``create_app(settings)``: the one composition root for the HTTP server."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from courtyard import __version__
+from courtyard.accounts import api as accounts_api
+from courtyard.contacts import api as contacts_api
+from courtyard.container import Services, build_services
+from courtyard.core.bus import Bus, RedisBus
+from courtyard.core.clock import Clock
+from courtyard.core.config import Settings
+from courtyard.core.http import BodySizeLimit, install_error_handlers
+from courtyard.web import pages as web_pages
+
+
+def create_app(
+    settings: Settings | None = None, *, clock: Clock | None = None, bus: Bus | None = None
+) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with build_services(settings, clock=clock, bus=bus) as services:
+            app.state.services = services
+            yield
+
+    app = FastAPI(
+        title="Courtyard",
+        version=__version__,
+        lifespan=lifespan,
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+    )
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.include_router(accounts_api.router)
+    app.include_router(contacts_api.router)
+    web_pages.install(app)
+
+    @app.get("/healthz", tags=["operations"], summary="The process is up")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"], summary="The database (and Redis) answer")
+    async def readyz() -> JSONResponse:
+        services: Services = app.state.services
+        checks: dict[str, Any] = {}
+        try:
+            async with services.db.read() as conn:
+                await conn.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as exc:  # readiness reports, it does not raise
+            checks["database"] = f"error: {type(exc).__name__}"
+        if isinstance(services.bus, RedisBus):
+            try:
+                await services.bus.ping()
+                checks["redis"] = "ok"
+            except Exception as exc:
+                checks["redis"] = f"error: {type(exc).__name__}"
+        ready = all(v == "ok" for v in checks.values())
+        return JSONResponse(
+            {"status": "ok" if ready else "unavailable", "checks": checks},
+            status_code=200 if ready else 503,
+        )
+
+    return app

@@ -1,0 +1,113 @@
+"""The ``courtyard`` command: serve, migrate, and operator administration."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import os
+import sys
+
+import typer
+from rich.console import Console
+
+from courtyard.accounts.model import OperatorRole
+from courtyard.container import build_services
+from courtyard.core.config import Settings
+from courtyard.core.db import Database
+from courtyard.core.errors import CourtyardError
+from courtyard.core.migrate import current_revision, ensure_schema
+
+app = typer.Typer(help="Courtyard: a self-hostable social platform.", no_args_is_help=True)
+admin_app = typer.Typer(help="Operator accounts.", no_args_is_help=True)
+app.add_typer(admin_app, name="admin")
+console = Console()
+err_console = Console(stderr=True)
+
+
+@app.command()
+def serve(
+    host: str | None = typer.Option(None, help="Address to bind (COURTYARD_HOST)."),
+    port: int | None = typer.Option(None, help="Port to bind (COURTYARD_PORT)."),
+) -> None:
+    """Run the HTTP server."""
+    import uvicorn
+
+    from courtyard.app import create_app
+
+    settings = Settings()
+    bind_host = host or settings.host
+    bind_port = port if port is not None else settings.port
+    application = create_app(settings)
+    shown = "localhost" if bind_host in {"127.0.0.1", "0.0.0.0"} else bind_host  # noqa: S104
+    backend = "SQLite" if settings.is_sqlite else "PostgreSQL"
+    console.print(
+        f"Courtyard is starting on {backend}: open [bold]http://{shown}:{bind_port}/[/bold]"
+    )
+    uvicorn.run(
+        application,
+        host=bind_host,
+        port=bind_port,
+        log_level=os.environ.get("COURTYARD_LOG_LEVEL", "info"),
+        proxy_headers=True,
+        forwarded_allow_ips=os.environ.get("COURTYARD_FORWARDED_ALLOW_IPS", "127.0.0.1"),
+    )
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations up to this version's head."""
+
+    async def run() -> list[str]:
+        db = Database(Settings().database_url)
+        try:
+            await ensure_schema(db, migrate=True)
+            return await current_revision(db)
+        finally:
+            await db.dispose()
+
+    try:
+        revisions = asyncio.run(run())
+    except CourtyardError as exc:
+        err_console.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(1) from exc
+    console.print(f"Database is at revision {', '.join(revisions)}.")
+
+
+@admin_app.command("create")
+def admin_create(
+    handle: str,
+    role: OperatorRole = typer.Option(OperatorRole.ADMIN, help="admin or reviewer"),
+    password_env: str = typer.Option(
+        "COURTYARD_ADMIN_PASSWORD",
+        help="Environment variable holding the password; prompted for when unset.",
+    ),
+) -> None:
+    """Create an operator account (or grant the role to an existing account)."""
+    password = os.environ.get(password_env)
+    if password is None:
+        if not sys.stdin.isatty():
+            err_console.print(f"[red]Set {password_env} or run in a terminal to be prompted.[/red]")
+            raise typer.Exit(2)
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Repeat: ") != password:
+            err_console.print("[red]The passwords differ.[/red]")
+            raise typer.Exit(2)
+
+    async def run() -> str:
+        async with build_services(Settings()) as services:
+            account = await services.accounts.create_operator(handle, password, role)
+            return f"{account.handle} ({account.id}) has roles: {', '.join(sorted(account.roles))}"
+
+    try:
+        console.print(asyncio.run(run()))
+    except CourtyardError as exc:
+        err_console.print(f"[red]{exc.code}: {exc.message}[/red]")
+        raise typer.Exit(1) from exc
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Contacts: friend requests, friendships, labels, blocks."""

@@ -1,0 +1,79 @@
+"""The composition root's product: every service, built once, in dependency order.
+
+``build_services`` is the only place that constructs engines and services; routes, pages and
+the CLI receive this container and never reach for globals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from courtyard.accounts.service import AccountsService, LocalDevelopmentVerifier
+from courtyard.contacts.service import ContactsService
+from courtyard.core.bus import Bus, InProcessBus, RedisBus
+from courtyard.core.clock import Clock, SystemClock
+from courtyard.core.config import Settings
+from courtyard.core.db import Database
+from courtyard.core.media import LocalMediaStore, MediaStore
+from courtyard.core.migrate import ensure_schema
+from courtyard.governance.service import GovernanceService
+
+
+@dataclass
+class Services:
+    settings: Settings
+    clock: Clock
+    db: Database
+    bus: Bus
+    media: MediaStore
+    governance: GovernanceService
+    accounts: AccountsService
+    contacts: ContactsService
+
+
+@asynccontextmanager
+async def build_services(
+    settings: Settings, *, clock: Clock | None = None, bus: Bus | None = None
+) -> AsyncIterator[Services]:
+    clock = clock or SystemClock()
+    db = Database(settings.database_url)
+    try:
+        await ensure_schema(db, migrate=settings.migrate_on_start)
+        if bus is None:
+            bus = RedisBus(settings.redis_url) if settings.redis_url else InProcessBus()
+        media = LocalMediaStore(settings.media_dir)
+        governance = GovernanceService(db, clock)
+        accounts = AccountsService(
+            settings=settings,
+            db=db,
+            clock=clock,
+            governance=governance,
+            media=media,
+            verifier=LocalDevelopmentVerifier(),
+        )
+        contacts = ContactsService(
+            settings=settings, db=db, clock=clock, bus=bus, governance=governance, accounts=accounts
+        )
+        yield Services(
+            settings=settings,
+            clock=clock,
+            db=db,
+            bus=bus,
+            media=media,
+            governance=governance,
+            accounts=accounts,
+            contacts=contacts,
+        )
+    finally:
+        if bus is not None:
+            await bus.close()
+        await db.dispose()
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services

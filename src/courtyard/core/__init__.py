@@ -1,0 +1,1 @@
+"""Cross-cutting infrastructure: settings, database, bus, ids, errors, clock."""

@@ -1,0 +1,86 @@
+"""Typed settings read from ``COURTYARD_*`` environment variables.
+
+Every value has a safe default for a single-machine development server; production mode
+refuses to start with a placeholder secret so an operator cannot ship the default by accident.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRET = "change-me-courtyard-development-secret"  # noqa: S105 - a known placeholder
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class InsecureConfiguration(RuntimeError):
+    """Raised at start-up when production settings are unsafe."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="COURTYARD_", extra="ignore")
+
+    env: Environment = Environment.DEVELOPMENT
+    secret_key: str = PLACEHOLDER_SECRET
+    database_url: str = "sqlite+aiosqlite:///./var/courtyard.db"
+    redis_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str | None = None
+    data_dir: Path = Path("./var")
+    migrate_on_start: bool = True
+
+    # Accounts
+    password_min_length: int = Field(default=10, ge=8)
+    password_max_length: int = Field(default=1024, ge=64)
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_cost_kib: int = Field(default=65536, ge=8)
+    argon2_parallelism: int = Field(default=2, ge=1)
+    session_ttl_days: int = Field(default=30, ge=1)
+    current_terms_version: str = "2026-11"
+    totp_issuer: str = "Courtyard"
+    avatar_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    avatar_size_px: int = Field(default=256, ge=32)
+
+    # Login throttling: failures per key within the window before back-off starts.
+    login_failures_per_account_address: int = 5
+    login_failures_per_address: int = 30
+    login_failures_per_account: int = 50
+    login_window_seconds: int = 900
+    login_max_backoff_seconds: int = 900
+
+    # Contacts
+    friend_cap: int = Field(default=10_000, ge=1)
+    friend_request_message_max: int = 200
+    labels_per_account_max: int = 200
+
+    # HTTP
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    secure_cookies: bool = False
+
+    @model_validator(mode="after")
+    def _production_must_be_safe(self) -> Settings:
+        if self.env is Environment.PRODUCTION:
+            if self.secret_key == PLACEHOLDER_SECRET or len(self.secret_key) < 32:
+                raise InsecureConfiguration(
+                    "COURTYARD_SECRET_KEY must be set to a random value of at least 32 "
+                    "characters in production (for example: python -c "
+                    "'import secrets; print(secrets.token_urlsafe(48))')"
+                )
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def media_dir(self) -> Path:
+        return self.data_dir / "media"

@@ -1,0 +1,1 @@
+"""Governance: decisions over every write, account capabilities, the audit log."""

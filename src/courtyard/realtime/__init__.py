@@ -1,0 +1,1 @@
+"""The WebSocket gateway and resumable sync (built with the chats issue)."""
