@@ -165,3 +165,21 @@ class _TooLarge(Exception):
 
 def client_address(request: Request) -> str | None:
     return request.client.host if request.client else None
+
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+def idempotency_key(request: Request) -> str | None:
+    """The client's idempotency key for a create, validated (1-128 visible ASCII characters)."""
+    from courtyard.core.errors import InvalidInput
+
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        return None
+    if not (1 <= len(key) <= 128) or not all(33 <= ord(c) <= 126 for c in key):
+        raise InvalidInput(
+            "Idempotency-Key must be 1 to 128 visible ASCII characters.",
+            details={"field": "Idempotency-Key"},
+        )
+    return key
