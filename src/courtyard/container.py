@@ -41,6 +41,7 @@ async def build_services(
 ) -> AsyncIterator[Services]:
     clock = clock or SystemClock()
     db = Database(settings.database_url)
+    owns_bus = bus is None
     try:
         await ensure_schema(db, migrate=settings.migrate_on_start)
         if bus is None:
@@ -69,7 +70,7 @@ async def build_services(
             contacts=contacts,
         )
     finally:
-        if bus is not None:
+        if owns_bus and bus is not None:
             await bus.close()
         await db.dispose()
 
