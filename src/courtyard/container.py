@@ -40,7 +40,7 @@ async def build_services(
     settings: Settings, *, clock: Clock | None = None, bus: Bus | None = None
 ) -> AsyncIterator[Services]:
     clock = clock or SystemClock()
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
     owns_bus = bus is None
     try:
         await ensure_schema(db, migrate=settings.migrate_on_start)

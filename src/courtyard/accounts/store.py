@@ -23,10 +23,9 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from courtyard.accounts.model import Account, OperatorRole, VerificationLevel
-from courtyard.core.db import UTCDateTime, metadata
+from courtyard.core.db import Conn, UTCDateTime, metadata
 from courtyard.governance.model import AccountState
 
 accounts = Table(
@@ -131,21 +130,21 @@ def _account(row: Row[Any], roles: Sequence[str]) -> Account:
     )
 
 
-async def _roles(conn: AsyncConnection, account_id: str) -> list[str]:
+async def _roles(conn: Conn, account_id: str) -> list[str]:
     rows = await conn.execute(
         select(account_roles.c.role).where(account_roles.c.account_id == account_id)
     )
     return [r[0] for r in rows]
 
 
-async def get_account(conn: AsyncConnection, account_id: str) -> Account | None:
+async def get_account(conn: Conn, account_id: str) -> Account | None:
     row = (await conn.execute(select(accounts).where(accounts.c.id == account_id))).first()
     if row is None:
         return None
     return _account(row, await _roles(conn, account_id))
 
 
-async def get_accounts(conn: AsyncConnection, account_ids: Sequence[str]) -> dict[str, Account]:
+async def get_accounts(conn: Conn, account_ids: Sequence[str]) -> dict[str, Account]:
     """Many accounts in two queries (no N+1 on lists)."""
     if not account_ids:
         return {}
@@ -161,21 +160,21 @@ async def get_accounts(conn: AsyncConnection, account_ids: Sequence[str]) -> dic
     return {row.id: _account(row, roles.get(row.id, [])) for row in rows}
 
 
-async def get_account_by_handle(conn: AsyncConnection, handle: str) -> Account | None:
+async def get_account_by_handle(conn: Conn, handle: str) -> Account | None:
     row = (await conn.execute(select(accounts).where(accounts.c.handle == handle))).first()
     if row is None:
         return None
     return _account(row, await _roles(conn, row.id))
 
 
-async def get_password_hash(conn: AsyncConnection, account_id: str) -> str | None:
+async def get_password_hash(conn: Conn, account_id: str) -> str | None:
     return (
         await conn.execute(select(accounts.c.password_hash).where(accounts.c.id == account_id))
     ).scalar()
 
 
 async def insert_account(
-    conn: AsyncConnection,
+    conn: Conn,
     *,
     account_id: str,
     handle: str,
@@ -200,13 +199,13 @@ async def insert_account(
     )
 
 
-async def update_account(conn: AsyncConnection, account_id: str, now: datetime, **values: Any) -> None:
+async def update_account(conn: Conn, account_id: str, now: datetime, **values: Any) -> None:
     await conn.execute(
         update(accounts).where(accounts.c.id == account_id).values(updated_at=now, **values)
     )
 
 
-async def grant_role(conn: AsyncConnection, account_id: str, role: OperatorRole, now: datetime) -> None:
+async def grant_role(conn: Conn, account_id: str, role: OperatorRole, now: datetime) -> None:
     exists = (
         await conn.execute(
             select(account_roles.c.role).where(
@@ -224,7 +223,7 @@ async def grant_role(conn: AsyncConnection, account_id: str, role: OperatorRole,
 
 
 async def insert_session(
-    conn: AsyncConnection,
+    conn: Conn,
     *,
     session_id: str,
     token_hash: str,
@@ -251,7 +250,7 @@ async def insert_session(
 
 
 async def find_live_session(
-    conn: AsyncConnection, token_hash: str, now: datetime
+    conn: Conn, token_hash: str, now: datetime
 ) -> Row[Any] | None:
     return (
         await conn.execute(
@@ -264,11 +263,11 @@ async def find_live_session(
     ).first()
 
 
-async def touch_session(conn: AsyncConnection, session_id: str, now: datetime) -> None:
+async def touch_session(conn: Conn, session_id: str, now: datetime) -> None:
     await conn.execute(update(sessions).where(sessions.c.id == session_id).values(last_seen_at=now))
 
 
-async def list_sessions(conn: AsyncConnection, account_id: str, now: datetime) -> list[Row[Any]]:
+async def list_sessions(conn: Conn, account_id: str, now: datetime) -> list[Row[Any]]:
     rows = await conn.execute(
         select(sessions)
         .where(
@@ -282,7 +281,7 @@ async def list_sessions(conn: AsyncConnection, account_id: str, now: datetime) -
 
 
 async def revoke_session(
-    conn: AsyncConnection, account_id: str, session_id: str, now: datetime
+    conn: Conn, account_id: str, session_id: str, now: datetime
 ) -> bool:
     result = await conn.execute(
         update(sessions)
@@ -297,7 +296,7 @@ async def revoke_session(
 
 
 async def revoke_other_sessions(
-    conn: AsyncConnection, account_id: str, keep_session_id: str | None, now: datetime
+    conn: Conn, account_id: str, keep_session_id: str | None, now: datetime
 ) -> int:
     condition = and_(sessions.c.account_id == account_id, sessions.c.revoked_at.is_(None))
     if keep_session_id is not None:
@@ -309,7 +308,7 @@ async def revoke_other_sessions(
 # ---- two-factor ----------------------------------------------------------------------------
 
 
-async def get_totp_state(conn: AsyncConnection, account_id: str) -> Row[Any] | None:
+async def get_totp_state(conn: Conn, account_id: str) -> Row[Any] | None:
     return (
         await conn.execute(
             select(
@@ -320,7 +319,7 @@ async def get_totp_state(conn: AsyncConnection, account_id: str) -> Row[Any] | N
 
 
 async def replace_recovery_codes(
-    conn: AsyncConnection, account_id: str, code_hashes: Sequence[str]
+    conn: Conn, account_id: str, code_hashes: Sequence[str]
 ) -> None:
     await conn.execute(delete(recovery_codes).where(recovery_codes.c.account_id == account_id))
     if code_hashes:
@@ -331,7 +330,7 @@ async def replace_recovery_codes(
 
 
 async def use_recovery_code(
-    conn: AsyncConnection, account_id: str, code_hash: str, now: datetime
+    conn: Conn, account_id: str, code_hash: str, now: datetime
 ) -> bool:
     result = await conn.execute(
         update(recovery_codes)
@@ -345,7 +344,7 @@ async def use_recovery_code(
     return bool(result.rowcount)
 
 
-async def count_unused_recovery_codes(conn: AsyncConnection, account_id: str) -> int:
+async def count_unused_recovery_codes(conn: Conn, account_id: str) -> int:
     return int(
         (
             await conn.execute(
@@ -360,7 +359,7 @@ async def count_unused_recovery_codes(conn: AsyncConnection, account_id: str) ->
 # ---- terms ---------------------------------------------------------------------------------
 
 
-async def record_terms(conn: AsyncConnection, account_id: str, version: str, now: datetime) -> None:
+async def record_terms(conn: Conn, account_id: str, version: str, now: datetime) -> None:
     exists = (
         await conn.execute(
             select(terms_acceptances.c.version).where(
@@ -375,7 +374,7 @@ async def record_terms(conn: AsyncConnection, account_id: str, version: str, now
         )
 
 
-async def list_terms(conn: AsyncConnection, account_id: str) -> list[Row[Any]]:
+async def list_terms(conn: Conn, account_id: str) -> list[Row[Any]]:
     rows = await conn.execute(
         select(terms_acceptances)
         .where(terms_acceptances.c.account_id == account_id)
@@ -387,13 +386,13 @@ async def list_terms(conn: AsyncConnection, account_id: str) -> list[Row[Any]]:
 # ---- login throttle ------------------------------------------------------------------------
 
 
-async def get_throttles(conn: AsyncConnection, keys: Sequence[str]) -> dict[str, Row[Any]]:
+async def get_throttles(conn: Conn, keys: Sequence[str]) -> dict[str, Row[Any]]:
     rows = await conn.execute(select(login_throttle).where(login_throttle.c.key.in_(keys)))
     return {row.key: row for row in rows}
 
 
 async def put_throttle(
-    conn: AsyncConnection,
+    conn: Conn,
     key: str,
     *,
     failures: int,
@@ -408,18 +407,18 @@ async def put_throttle(
         await conn.execute(insert(login_throttle).values(key=key, **values))
 
 
-async def clear_throttle(conn: AsyncConnection, key: str) -> None:
+async def clear_throttle(conn: Conn, key: str) -> None:
     await conn.execute(delete(login_throttle).where(login_throttle.c.key == key))
 
 
 # ---- verification --------------------------------------------------------------------------
 
 
-async def insert_challenge(conn: AsyncConnection, **values: Any) -> None:
+async def insert_challenge(conn: Conn, **values: Any) -> None:
     await conn.execute(insert(verification_challenges).values(**values))
 
 
-async def get_challenge(conn: AsyncConnection, challenge_id: str, account_id: str) -> Row[Any] | None:
+async def get_challenge(conn: Conn, challenge_id: str, account_id: str) -> Row[Any] | None:
     return (
         await conn.execute(
             select(verification_challenges).where(
@@ -430,7 +429,7 @@ async def get_challenge(conn: AsyncConnection, challenge_id: str, account_id: st
     ).first()
 
 
-async def update_challenge(conn: AsyncConnection, challenge_id: str, **values: Any) -> None:
+async def update_challenge(conn: Conn, challenge_id: str, **values: Any) -> None:
     await conn.execute(
         update(verification_challenges)
         .where(verification_challenges.c.id == challenge_id)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -32,6 +33,9 @@ class Settings(BaseSettings):
     secret_key: str = PLACEHOLDER_SECRET
     database_url: str = "sqlite+aiosqlite:///./var/courtyard.db"
     redis_url: str | None = None
+    # FULL: acknowledged writes survive a power cut. NORMAL trades that for speed (WAL keeps
+    # the database consistent either way; only the last commits can be lost on power loss).
+    sqlite_synchronous: Literal["FULL", "NORMAL", "EXTRA"] = "FULL"
     host: str = "127.0.0.1"
     port: int = 8000
     public_url: str | None = None

@@ -4,7 +4,6 @@ version check that makes an older binary refuse a database written by a newer on
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -57,15 +56,11 @@ def _check_and_upgrade(conn: Connection, migrate: bool) -> None:
 
 
 async def ensure_schema(db: Database, *, migrate: bool = True) -> None:
-    async with db.engine.begin() as conn:
-        await conn.run_sync(_check_and_upgrade, migrate)
+    await db.run_in_transaction(lambda conn: _check_and_upgrade(conn, migrate))
 
 
 async def current_revision(db: Database) -> list[str]:
-    async with db.engine.connect() as conn:
+    def _heads(sync_conn: Connection) -> list[str]:
+        return list(MigrationContext.configure(sync_conn).get_current_heads())
 
-        def _heads(sync_conn: Connection) -> Any:
-            return list(MigrationContext.configure(sync_conn).get_current_heads())
-
-        heads: list[str] = await conn.run_sync(_heads)
-        return heads
+    return await db.run_read(_heads)

@@ -6,9 +6,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Column, String, Table, insert, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from courtyard.core.db import JSONDocument, UTCDateTime, metadata
+from courtyard.core.db import Conn, JSONDocument, UTCDateTime, metadata
 
 idempotency_keys = Table(
     "idempotency_keys",
@@ -22,7 +21,7 @@ idempotency_keys = Table(
 
 
 async def recall_result(
-    conn: AsyncConnection, account_id: str, scope: str, key: str
+    conn: Conn, account_id: str, scope: str, key: str
 ) -> dict[str, Any] | None:
     """The stored result of an earlier create with the same key, if there was one."""
     row = (
@@ -38,7 +37,7 @@ async def recall_result(
 
 
 async def remember_result(
-    conn: AsyncConnection,
+    conn: Conn,
     account_id: str,
     scope: str,
     key: str,

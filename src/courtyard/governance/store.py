@@ -6,9 +6,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Column, Index, String, Table, Text, insert, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from courtyard.core.db import JSONDocument, UTCDateTime, metadata
+from courtyard.core.db import Conn, JSONDocument, UTCDateTime, metadata
 from courtyard.core.ids import new_id
 
 policy_decisions = Table(
@@ -44,7 +43,7 @@ audit_log = Table(
 
 
 async def insert_decision(
-    conn: AsyncConnection,
+    conn: Conn,
     *,
     decided_at: datetime,
     event_kind: str,
@@ -73,7 +72,7 @@ async def insert_decision(
 
 
 async def insert_audit(
-    conn: AsyncConnection,
+    conn: Conn,
     *,
     at: datetime,
     actor_id: str | None,
@@ -102,7 +101,7 @@ async def insert_audit(
 
 
 async def list_audit_for_target(
-    conn: AsyncConnection, target_type: str, target_id: str, limit: int = 100
+    conn: Conn, target_type: str, target_id: str, limit: int = 100
 ) -> list[dict[str, Any]]:
     rows = await conn.execute(
         select(audit_log)
@@ -114,7 +113,7 @@ async def list_audit_for_target(
 
 
 async def list_decisions_for_actor(
-    conn: AsyncConnection, actor_id: str, limit: int = 100
+    conn: Conn, actor_id: str, limit: int = 100
 ) -> list[dict[str, Any]]:
     rows = await conn.execute(
         select(policy_decisions)
