@@ -70,7 +70,9 @@ def pytest_configure(config: pytest.Config) -> None:
             "COURTYARD_TEST_REQUIRE_POSTGRES is set but COURTYARD_TEST_POSTGRES_URL is not"
         )
     if _required("REDIS") and not REDIS_URL:
-        raise pytest.UsageError("COURTYARD_TEST_REQUIRE_REDIS is set but COURTYARD_TEST_REDIS_URL is not")
+        raise pytest.UsageError(
+            "COURTYARD_TEST_REQUIRE_REDIS is set but COURTYARD_TEST_REDIS_URL is not"
+        )
 
 
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])

@@ -23,7 +23,9 @@ async def test_register_then_login_then_me(make_client: ClientFactory) -> None:
     assert me["display_name"] == "Alice"
 
 
-async def test_duplicate_handle_is_409_handle_taken(make_user: UserFactory, make_client: ClientFactory) -> None:
+async def test_duplicate_handle_is_409_handle_taken(
+    make_user: UserFactory, make_client: ClientFactory
+) -> None:
     await make_user("bob")
     with pytest.raises(ApiError) as err:
         await make_client().register("BOB", PASSWORD)
@@ -40,7 +42,9 @@ async def test_weak_password_is_422_with_reason(make_client: ClientFactory, pass
     assert err.value.details["reason"]
 
 
-async def test_wrong_password_is_401_and_unknown_handle_looks_the_same(make_user: UserFactory, make_client: ClientFactory) -> None:
+async def test_wrong_password_is_401_and_unknown_handle_looks_the_same(
+    make_user: UserFactory, make_client: ClientFactory
+) -> None:
     await make_user("dave")
     client = make_client()
     with pytest.raises(ApiError) as wrong:

@@ -43,7 +43,9 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 
 
 def client_info(request: Request) -> ClientInfo:
-    return ClientInfo(ip_address=client_address(request), user_agent=request.headers.get("user-agent"))
+    return ClientInfo(
+        ip_address=client_address(request), user_agent=request.headers.get("user-agent")
+    )
 
 
 async def optional_actor(request: Request, services: ServicesDep) -> Actor | None:
@@ -65,9 +67,7 @@ async def optional_actor(request: Request, services: ServicesDep) -> Actor | Non
     if from_cookie and request.method not in SAFE_METHODS:
         sent = request.headers.get(CSRF_HEADER, "")
         if not sent or sent != actor.csrf_token:
-            raise Forbidden(
-                "The request is missing its CSRF token.", code="csrf_failed"
-            )
+            raise Forbidden("The request is missing its CSRF token.", code="csrf_failed")
     request.state.actor = actor
     return actor
 
@@ -121,8 +121,12 @@ async def login(body: LoginIn, request: Request, services: ServicesDep) -> Login
 
 
 @router.post("/sessions/two-factor", response_model=LoginOut, summary="Complete a two-factor login")
-async def login_two_factor(body: TwoFactorLoginIn, request: Request, services: ServicesDep) -> LoginOut:
-    return await services.accounts.check_two_factor_login(body.ticket, body.code, client_info(request))
+async def login_two_factor(
+    body: TwoFactorLoginIn, request: Request, services: ServicesDep
+) -> LoginOut:
+    return await services.accounts.check_two_factor_login(
+        body.ticket, body.code, client_info(request)
+    )
 
 
 @router.get("/sessions", response_model=list[SessionOut])
@@ -168,7 +172,9 @@ async def set_avatar(
 
 
 @router.post("/me/password", status_code=204)
-async def change_password(body: PasswordChangeIn, actor: ActorDep, services: ServicesDep) -> Response:
+async def change_password(
+    body: PasswordChangeIn, actor: ActorDep, services: ServicesDep
+) -> Response:
     await services.accounts.check_change_password(actor, body.current_password, body.new_password)
     return Response(status_code=204)
 
@@ -179,8 +185,12 @@ async def two_factor_setup(actor: ActorDep, services: ServicesDep) -> TwoFactorS
 
 
 @router.post("/me/two-factor/enable", response_model=RecoveryCodesOut)
-async def two_factor_enable(body: CodeIn, actor: ActorDep, services: ServicesDep) -> RecoveryCodesOut:
-    return RecoveryCodesOut(recovery_codes=await services.accounts.enable_two_factor(actor, body.code))
+async def two_factor_enable(
+    body: CodeIn, actor: ActorDep, services: ServicesDep
+) -> RecoveryCodesOut:
+    return RecoveryCodesOut(
+        recovery_codes=await services.accounts.enable_two_factor(actor, body.code)
+    )
 
 
 @router.post("/me/two-factor/disable", status_code=204)
@@ -205,7 +215,9 @@ async def list_terms(actor: ActorDep, services: ServicesDep) -> list[TermsAccept
 
 
 @router.post("/me/terms", response_model=list[TermsAcceptanceOut])
-async def accept_terms(body: TermsIn, actor: ActorDep, services: ServicesDep) -> list[TermsAcceptanceOut]:
+async def accept_terms(
+    body: TermsIn, actor: ActorDep, services: ServicesDep
+) -> list[TermsAcceptanceOut]:
     return await services.accounts.accept_terms(actor, body.version)
 
 
@@ -222,4 +234,6 @@ async def complete_verification(
 ) -> AccountOut:
     if not is_valid_id(challenge_id):
         raise NotFound("No open verification with this id.")
-    return AccountOut.of(await services.accounts.complete_verification(actor, challenge_id, body.code))
+    return AccountOut.of(
+        await services.accounts.complete_verification(actor, challenge_id, body.code)
+    )

@@ -232,8 +232,9 @@ class LoginOut(BaseModel):
     two_factor_required: bool = False
     two_factor_ticket: str | None = None
     device_token: str | None = Field(
-        default=None, description="Keep it: presenting it at login exempts this device from "
-        "throttling caused by other people's failed attempts on your account."
+        default=None,
+        description="Keep it: presenting it at login exempts this device from "
+        "throttling caused by other people's failed attempts on your account.",
     )
 
 

@@ -184,7 +184,9 @@ class AccountsService:
 
     # -- registration ------------------------------------------------------------------------
 
-    async def check_register(self, data: RegisterIn, client: ClientInfo) -> tuple[Account, NewSessionOut]:
+    async def check_register(
+        self, data: RegisterIn, client: ClientInfo
+    ) -> tuple[Account, NewSessionOut]:
         handle = normalize_handle(data.handle)
         problem = handle_problem(handle)
         if problem:
@@ -261,9 +263,7 @@ class AccountsService:
         assert account is not None
         return account, session
 
-    async def create_operator(
-        self, handle: str, password: str, role: OperatorRole
-    ) -> Account:
+    async def create_operator(self, handle: str, password: str, role: OperatorRole) -> Account:
         """CLI path: create an operator account, or grant the role to an existing one."""
         handle = normalize_handle(handle)
         async with self._db.read() as conn:
@@ -455,8 +455,9 @@ class AccountsService:
             keys.append(f"aa:{account.id}:{address}")
             # A device that has logged in before is not held back by strangers' failures
             # against the account, so nobody can lock a person out of their own phone.
-            if self._device_is_known(account.id, device_token):
-                keys.append(f"ad:{account.id}:{device_token and hashlib.sha256(device_token.encode()).hexdigest()[:16]}")
+            if device_token and self._device_is_known(account.id, device_token):
+                device = hashlib.sha256(device_token.encode()).hexdigest()[:16]
+                keys.append(f"ad:{account.id}:{device}")
             else:
                 keys.append(f"acct:{account.id}")
         return keys
@@ -525,7 +526,9 @@ class AccountsService:
         if data.display_name is not None:
             name = data.display_name.strip()
             if not name:
-                raise InvalidInput("A display name cannot be empty.", details={"field": "display_name"})
+                raise InvalidInput(
+                    "A display name cannot be empty.", details={"field": "display_name"}
+                )
             changes["display_name"] = name
         if data.bio is not None:
             changes["bio"] = data.bio.strip()
@@ -715,7 +718,9 @@ class AccountsService:
                 return step
         return None
 
-    async def _verify_second_factor(self, account_id: str, code: str, *, allow_recovery: bool) -> bool:
+    async def _verify_second_factor(
+        self, account_id: str, code: str, *, allow_recovery: bool
+    ) -> bool:
         async with self._db.read() as conn:
             state = await store.get_totp_state(conn, account_id)
         if state is None or state.totp_secret is None:
@@ -808,9 +813,7 @@ class AccountsService:
         ok = await self._verifier.check(challenge.secret, code)
         async with self._db.write() as tx:
             if not ok:
-                await store.update_challenge(
-                    tx.conn, challenge_id, attempts=challenge.attempts + 1
-                )
+                await store.update_challenge(tx.conn, challenge_id, attempts=challenge.attempts + 1)
             else:
                 level = VerificationLevel(challenge.level)
                 current = actor.account.verification_level

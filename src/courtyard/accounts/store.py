@@ -155,8 +155,8 @@ async def get_accounts(conn: Conn, account_ids: Sequence[str]) -> dict[str, Acco
         )
     )
     roles: dict[str, list[str]] = {}
-    for account_id, role in role_rows:
-        roles.setdefault(account_id, []).append(role)
+    for role_row in role_rows:
+        roles.setdefault(role_row.account_id, []).append(role_row.role)
     return {row.id: _account(row, roles.get(row.id, [])) for row in rows}
 
 
@@ -249,9 +249,7 @@ async def insert_session(
     )
 
 
-async def find_live_session(
-    conn: Conn, token_hash: str, now: datetime
-) -> Row[Any] | None:
+async def find_live_session(conn: Conn, token_hash: str, now: datetime) -> Row[Any] | None:
     return (
         await conn.execute(
             select(sessions).where(
@@ -280,9 +278,7 @@ async def list_sessions(conn: Conn, account_id: str, now: datetime) -> list[Row[
     return list(rows)
 
 
-async def revoke_session(
-    conn: Conn, account_id: str, session_id: str, now: datetime
-) -> bool:
+async def revoke_session(conn: Conn, account_id: str, session_id: str, now: datetime) -> bool:
     result = await conn.execute(
         update(sessions)
         .where(
@@ -318,9 +314,7 @@ async def get_totp_state(conn: Conn, account_id: str) -> Row[Any] | None:
     ).first()
 
 
-async def replace_recovery_codes(
-    conn: Conn, account_id: str, code_hashes: Sequence[str]
-) -> None:
+async def replace_recovery_codes(conn: Conn, account_id: str, code_hashes: Sequence[str]) -> None:
     await conn.execute(delete(recovery_codes).where(recovery_codes.c.account_id == account_id))
     if code_hashes:
         await conn.execute(
@@ -329,9 +323,7 @@ async def replace_recovery_codes(
         )
 
 
-async def use_recovery_code(
-    conn: Conn, account_id: str, code_hash: str, now: datetime
-) -> bool:
+async def use_recovery_code(conn: Conn, account_id: str, code_hash: str, now: datetime) -> bool:
     result = await conn.execute(
         update(recovery_codes)
         .where(
@@ -370,7 +362,9 @@ async def record_terms(conn: Conn, account_id: str, version: str, now: datetime)
     ).first()
     if exists is None:
         await conn.execute(
-            insert(terms_acceptances).values(account_id=account_id, version=version, accepted_at=now)
+            insert(terms_acceptances).values(
+                account_id=account_id, version=version, accepted_at=now
+            )
         )
 
 
@@ -402,7 +396,9 @@ async def put_throttle(
 ) -> None:
     values = {"failures": failures, "window_start": window_start, "blocked_until": blocked_until}
     if exists:
-        await conn.execute(update(login_throttle).where(login_throttle.c.key == key).values(**values))
+        await conn.execute(
+            update(login_throttle).where(login_throttle.c.key == key).values(**values)
+        )
     else:
         await conn.execute(insert(login_throttle).values(key=key, **values))
 

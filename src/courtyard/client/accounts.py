@@ -17,7 +17,11 @@ class AccountsClient(BaseClient):
         accept_terms: bool = True,
         locale: str | None = None,
     ) -> dict[str, Any]:
-        body: dict[str, Any] = {"handle": handle, "password": password, "accept_terms": accept_terms}
+        body: dict[str, Any] = {
+            "handle": handle,
+            "password": password,
+            "accept_terms": accept_terms,
+        }
         if display_name is not None:
             body["display_name"] = display_name
         if locale is not None:

@@ -72,13 +72,14 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _production_must_be_safe(self) -> Settings:
-        if self.env is Environment.PRODUCTION:
-            if self.secret_key == PLACEHOLDER_SECRET or len(self.secret_key) < 32:
-                raise InsecureConfiguration(
-                    "COURTYARD_SECRET_KEY must be set to a random value of at least 32 "
-                    "characters in production (for example: python -c "
-                    "'import secrets; print(secrets.token_urlsafe(48))')"
-                )
+        if self.env is Environment.PRODUCTION and (
+            self.secret_key == PLACEHOLDER_SECRET or len(self.secret_key) < 32
+        ):
+            raise InsecureConfiguration(
+                "COURTYARD_SECRET_KEY must be set to a random value of at least 32 "
+                "characters in production (for example: python -c "
+                "'import secrets; print(secrets.token_urlsafe(48))')"
+            )
         return self
 
     @property

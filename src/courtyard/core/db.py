@@ -74,9 +74,7 @@ class Conn(Protocol):
     @property
     def dialect(self) -> Dialect: ...
 
-    async def execute(
-        self, statement: Executable, parameters: Any = None
-    ) -> CursorResult[Any]: ...
+    async def execute(self, statement: Executable, parameters: Any = None) -> CursorResult[Any]: ...
 
 
 class LoopConnection:
@@ -161,8 +159,8 @@ class Database:
         if self._sync_engine is not None:
             assert self._write_lock is not None
             async with self._write_lock:
-                with self._sync_engine.connect() as sync_conn:
-                    sync_conn = sync_conn.execution_options(courtyard_write=True)
+                with self._sync_engine.connect() as raw_conn:
+                    sync_conn = raw_conn.execution_options(courtyard_write=True)
                     tx = Tx(LoopConnection(sync_conn))
                     with sync_conn.begin():
                         yield tx

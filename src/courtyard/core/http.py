@@ -73,11 +73,16 @@ def install_error_handlers(app: FastAPI) -> None:
             loc = [str(p) for p in err.get("loc", ())]
             if err.get("type") == "json_invalid":
                 malformed = True
-            problems.append({"field": ".".join(loc[1:]) or loc[0] if loc else "", "problem": err.get("msg", "")})
+            problems.append(
+                {"field": ".".join(loc[1:]) or loc[0] if loc else "", "problem": err.get("msg", "")}
+            )
         if malformed:
             return error_response(400, "malformed_json", "The request body is not valid JSON.")
         return error_response(
-            422, "invalid_input", "Some of the input is not valid.", {"problems": _json_safe(problems)}
+            422,
+            "invalid_input",
+            "Some of the input is not valid.",
+            {"problems": _json_safe(problems)},
         )
 
     async def on_http_error(_request: Request, exc: Exception) -> Response:

@@ -20,9 +20,7 @@ idempotency_keys = Table(
 )
 
 
-async def recall_result(
-    conn: Conn, account_id: str, scope: str, key: str
-) -> dict[str, Any] | None:
+async def recall_result(conn: Conn, account_id: str, scope: str, key: str) -> dict[str, Any] | None:
     """The stored result of an earlier create with the same key, if there was one."""
     row = (
         await conn.execute(

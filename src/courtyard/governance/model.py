@@ -180,9 +180,10 @@ class Capabilities:
 
     def require(self, capability: Capability) -> None:
         if capability not in self.granted:
+            action = capability.value.replace("_", " ")
             raise CapabilityDenied(
-                f"Your account is {self.state.value} and cannot {capability.value.replace('_', ' ')}"
-                " right now. See your notices for why and how to appeal.",
+                f"Your account is {self.state.value} and cannot {action} right now. "
+                "See your notices for why and how to appeal.",
                 details={"capability": capability.value, "account_state": self.state.value},
             )
 

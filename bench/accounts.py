@@ -1,0 +1,159 @@
+"""Benchmark: the authenticated-request path every API call pays, and the cost of a login.
+
+Starts a real server on loopback (SQLite; also PostgreSQL when COURTYARD_BENCH_POSTGRES_URL is
+set), registers users, then for a fixed duration sends authenticated GET /api/v1/me from
+concurrent clients, and separately measures logins (argon2id at production parameters).
+Bounded in time and count; sends traffic only to 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _server import percentile, process_cpu_seconds, process_rss_kib, running_server
+
+PASSWORD = "bench passphrase that is long enough"  # noqa: S105 - a benchmark account
+
+
+async def _authenticated_reads(
+    base: str, users: int, concurrency: int, seconds: float
+) -> dict[str, float]:
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+        tokens = []
+        for i in range(users):
+            r = await client.post(
+                "/api/v1/accounts",
+                json={"handle": f"bench{i:05d}", "password": PASSWORD, "accept_terms": True},
+            )
+            r.raise_for_status()
+            tokens.append(r.json()["session"]["token"])
+        latencies: list[float] = []
+        errors = 0
+        stop_at = time.perf_counter() + seconds
+
+        async def worker(n: int) -> None:
+            nonlocal errors
+            headers = {"Authorization": f"Bearer {tokens[n % len(tokens)]}"}
+            while time.perf_counter() < stop_at:
+                start = time.perf_counter()
+                r = await client.get("/api/v1/me", headers=headers)
+                latencies.append(time.perf_counter() - start)
+                if r.status_code != 200:
+                    errors += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(n) for n in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return {
+        "requests": len(latencies),
+        "rps": len(latencies) / elapsed,
+        "p50_ms": percentile(latencies, 50) * 1000,
+        "p99_ms": percentile(latencies, 99) * 1000,
+        "errors": errors,
+    }
+
+
+async def _logins(base: str, count: int, concurrency: int) -> dict[str, float]:
+    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+        latencies: list[float] = []
+        sem = asyncio.Semaphore(concurrency)
+
+        async def one(i: int) -> None:
+            async with sem:
+                start = time.perf_counter()
+                r = await client.post(
+                    "/api/v1/sessions",
+                    json={"handle": f"bench{i % 10:05d}", "password": PASSWORD},
+                )
+                r.raise_for_status()
+                latencies.append(time.perf_counter() - start)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(count)))
+        elapsed = time.perf_counter() - started
+    return {
+        "logins_per_s": count / elapsed,
+        "p50_ms": percentile(latencies, 50) * 1000,
+        "p99_ms": percentile(latencies, 99) * 1000,
+    }
+
+
+def run_backend(name: str, url: str | None, args: argparse.Namespace) -> list[tuple[str, ...]]:
+    rows = []
+    # Production argon2 parameters for the login figures.
+    with running_server(url) as (base, pid):
+        gen_cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+        srv_cpu0 = process_cpu_seconds(pid)
+        reads = asyncio.run(_authenticated_reads(base, args.users, args.concurrency, args.seconds))
+        srv_cpu = process_cpu_seconds(pid) - srv_cpu0
+        gen = resource.getrusage(resource.RUSAGE_SELF)
+        gen_cpu = (gen.ru_utime + gen.ru_stime) - (gen_cpu0.ru_utime + gen_cpu0.ru_stime)
+        rows.append(
+            (
+                name,
+                "GET /api/v1/me (bearer)",
+                f"users={args.users} conc={args.concurrency} dur={args.seconds:.0f}s",
+                f"{reads['rps']:.0f} req/s",
+                f"{reads['p50_ms']:.1f}",
+                f"{reads['p99_ms']:.1f}",
+                f"srv {srv_cpu / args.seconds:.0%} gen {gen_cpu / args.seconds:.0%}",
+                f"{process_rss_kib(pid) // 1024} MiB",
+                str(int(reads["errors"])),
+            )
+        )
+        logins = asyncio.run(_logins(base, args.logins, 4))
+        rows.append(
+            (
+                name,
+                "POST /api/v1/sessions",
+                f"n={args.logins} conc=4 argon2id t=3 m=64MiB p=2",
+                f"{logins['logins_per_s']:.1f} logins/s",
+                f"{logins['p50_ms']:.1f}",
+                f"{logins['p99_ms']:.1f}",
+                "",
+                "",
+                "0",
+            )
+        )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--users", type=int, default=20)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--logins", type=int, default=40)
+    args = parser.parse_args()
+    rows = run_backend("sqlite", None, args)
+    pg = os.environ.get("COURTYARD_BENCH_POSTGRES_URL")
+    if pg:
+        rows += run_backend("postgresql", pg, args)
+    header = (
+        "backend",
+        "workload",
+        "parameters",
+        "throughput",
+        "p50 ms",
+        "p99 ms",
+        "cpu",
+        "rss",
+        "errors",
+    )
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
+
+
+if __name__ == "__main__":
+    main()
