@@ -10,16 +10,21 @@ import asyncio
 import hashlib
 import io
 import os
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageOps
 
-from courtyard.core.errors import InvalidInput, PayloadTooLarge, UnsupportedMedia
+from courtyard.core.errors import CourtyardError, InvalidInput, PayloadTooLarge, UnsupportedMedia
 
 ACCEPTED_IMAGE_FORMATS = {"JPEG", "PNG", "WEBP", "GIF"}
 MAX_IMAGE_PIXELS = 40_000_000
+# Pillow's own guard: it warns above this and refuses above twice this, when the file is opened;
+# our explicit check above refuses anything over MAX_IMAGE_PIXELS either way.
+Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+_SRGB = ImageCms.createProfile("sRGB")
 
 
 class MediaStore(Protocol):
@@ -45,12 +50,17 @@ class LocalMediaStore:
     def _put_sync(self, key: str, data: bytes) -> None:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        tmp.replace(path)
+        # A temporary name of its own: two uploads of the same content at once must not write
+        # into (or rename away) each other's temporary file.
+        tmp = path.parent / f".{key}.{secrets.token_hex(8)}.tmp"
+        try:
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            tmp.replace(path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     async def get(self, key: str) -> bytes | None:
         path = self._path(key)
@@ -81,23 +91,16 @@ def sanitize_square_image(data: bytes, *, size: int, max_bytes: int) -> Sanitize
             f"The image is larger than {max_bytes // 1024} KiB.",
             details={"max_bytes": max_bytes},
         )
-    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            if image.format not in ACCEPTED_IMAGE_FORMATS:
-                raise UnsupportedMedia(
-                    "Use a JPEG, PNG, WebP or GIF image.",
-                    details={"accepted": sorted(ACCEPTED_IMAGE_FORMATS)},
-                )
-            removed = _metadata_kinds(image)
-            image.seek(0)
-            oriented = ImageOps.exif_transpose(image)
-            rgba = oriented.convert("RGBA")
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError) as exc:
+        rgba, removed = _decode(data)
+    except CourtyardError:
+        raise
+    except Exception as exc:  # Pillow raises many kinds of error on hostile or broken files
         raise InvalidInput(
             "The file is not an image we can read.", details={"field": "image"}
         ) from exc
     square = ImageOps.fit(rgba, (size, size), method=Image.Resampling.LANCZOS)
+    square.info.clear()  # nothing of the original (ICC profile, text chunks) is carried over
     out = io.BytesIO()
     square.save(out, format="PNG", optimize=True)
     encoded = out.getvalue()
@@ -109,6 +112,40 @@ def sanitize_square_image(data: bytes, *, size: int, max_bytes: int) -> Sanitize
         height=size,
         removed_metadata=removed,
     )
+
+
+def _decode(data: bytes) -> tuple[Image.Image, tuple[str, ...]]:
+    """The first frame as sRGB RGBA pixels, and the kinds of metadata the file carried."""
+    with Image.open(io.BytesIO(data)) as image:
+        if image.format not in ACCEPTED_IMAGE_FORMATS:
+            raise UnsupportedMedia(
+                "Use a JPEG, PNG, WebP or GIF image.",
+                details={"accepted": sorted(ACCEPTED_IMAGE_FORMATS)},
+            )
+        # Checked before any pixel is decoded: a small file can claim enormous dimensions.
+        if image.width * image.height > MAX_IMAGE_PIXELS:
+            raise InvalidInput(
+                f"The image has more than {MAX_IMAGE_PIXELS:,} pixels.",
+                details={"field": "image", "max_pixels": MAX_IMAGE_PIXELS},
+            )
+        removed = _metadata_kinds(image)
+        image.seek(0)
+        oriented = ImageOps.exif_transpose(image)
+        icc = image.info.get("icc_profile")
+        if icc:
+            oriented = _to_srgb(oriented, icc)
+        return oriented.convert("RGBA"), removed
+
+
+def _to_srgb(image: Image.Image, icc: bytes) -> Image.Image:
+    """Apply an embedded colour profile, so dropping it does not change how the image looks."""
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        mode = "RGBA" if "A" in image.getbands() else "RGB"
+        converted = ImageCms.profileToProfile(image.convert(mode), source, _SRGB, outputMode=mode)
+    except (ImageCms.PyCMSError, OSError, ValueError):
+        return image  # an unusable profile is simply dropped
+    return converted if converted is not None else image
 
 
 def _metadata_kinds(image: Image.Image) -> tuple[str, ...]:
