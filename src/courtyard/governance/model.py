@@ -149,7 +149,17 @@ _SUSPENDED = frozenset(
         Capability.APPEAL,
     }
 )
-_TERMINATED = frozenset({Capability.LOGIN, Capability.READ_NOTICES, Capability.EXPORT})
+# Even a terminated account can read why, appeal, and leave with its data and its money: the
+# platform never holds a person's contacts or balance hostage to a decision.
+_TERMINATED = frozenset(
+    {
+        Capability.LOGIN,
+        Capability.READ_NOTICES,
+        Capability.EXPORT,
+        Capability.APPEAL,
+        Capability.WITHDRAW,
+    }
+)
 
 STATE_CAPABILITIES: dict[AccountState, frozenset[Capability]] = {
     AccountState.ACTIVE: _ALL,
@@ -188,9 +198,28 @@ class Capabilities:
             )
 
 
-def capabilities_for(standing: Standing) -> Capabilities:
+# Restrictions that end by themselves when ``state_until`` passes; termination and deletion
+# are not time-limited.
+TIMED_STATES = frozenset({AccountState.LIMITED, AccountState.SUSPENDED})
+
+
+def effective_state(standing: Standing, now: datetime | None) -> AccountState:
+    """The state that applies at ``now``: a timed restriction whose end has passed has lapsed."""
+    if (
+        now is not None
+        and standing.state in TIMED_STATES
+        and standing.state_until is not None
+        and standing.state_until <= now
+    ):
+        return AccountState.ACTIVE
+    return standing.state
+
+
+def capabilities_for(standing: Standing, *, now: datetime | None = None) -> Capabilities:
+    """The capabilities of an account; pass ``now`` so that ended restrictions no longer apply."""
+    state = effective_state(standing, now)
     return Capabilities(
         account_id=standing.account_id,
-        state=standing.state,
-        granted=STATE_CAPABILITIES[standing.state],
+        state=state,
+        granted=STATE_CAPABILITIES[state],
     )

@@ -42,7 +42,8 @@ class GovernanceService:
         self.policy: Policy = policy or AllowAllPolicy()
 
     def capabilities(self, standing: Standing) -> Capabilities:
-        return capabilities_for(standing)
+        """The actor's capabilities now (a timed restriction that has ended no longer counts)."""
+        return capabilities_for(standing, now=self._clock.now())
 
     async def decide(self, event: PolicyEvent) -> Decision:
         """Evaluate an event; every non-allow decision is recorded before it is returned.
