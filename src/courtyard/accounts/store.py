@@ -19,13 +19,14 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    or_,
     select,
     update,
 )
 from sqlalchemy.engine import Row
 
 from courtyard.accounts.model import Account, OperatorRole, VerificationLevel
-from courtyard.core.db import Conn, UTCDateTime, metadata
+from courtyard.core.db import Conn, UTCDateTime, insert_ignoring_duplicates, metadata
 from courtyard.governance.model import AccountState
 
 accounts = Table(
@@ -206,17 +207,12 @@ async def update_account(conn: Conn, account_id: str, now: datetime, **values: A
 
 
 async def grant_role(conn: Conn, account_id: str, role: OperatorRole, now: datetime) -> None:
-    exists = (
-        await conn.execute(
-            select(account_roles.c.role).where(
-                account_roles.c.account_id == account_id, account_roles.c.role == role.value
-            )
+    """Grant a role; granting one the account already has changes nothing."""
+    await conn.execute(
+        insert_ignoring_duplicates(conn, account_roles).values(
+            account_id=account_id, role=role.value, granted_at=now
         )
-    ).first()
-    if exists is None:
-        await conn.execute(
-            insert(account_roles).values(account_id=account_id, role=role.value, granted_at=now)
-        )
+    )
 
 
 # ---- sessions ------------------------------------------------------------------------------
@@ -314,6 +310,41 @@ async def get_totp_state(conn: Conn, account_id: str) -> Row[Any] | None:
     ).first()
 
 
+async def activate_totp(
+    conn: Conn, account_id: str, pending_secret: str, step: int, now: datetime
+) -> bool:
+    """Turn the pending secret on (recording the step used to confirm it), once."""
+    result = await conn.execute(
+        update(accounts)
+        .where(
+            accounts.c.id == account_id,
+            accounts.c.totp_pending_secret == pending_secret,
+            accounts.c.totp_secret.is_(None),
+        )
+        .values(
+            totp_secret=pending_secret,
+            totp_pending_secret=None,
+            totp_last_step=step,
+            updated_at=now,
+        )
+    )
+    return bool(result.rowcount)
+
+
+async def claim_totp_step(conn: Conn, account_id: str, step: int, now: datetime) -> bool:
+    """Record ``step`` as used, only if no later or equal step was used before (no replays)."""
+    result = await conn.execute(
+        update(accounts)
+        .where(
+            accounts.c.id == account_id,
+            accounts.c.totp_secret.is_not(None),
+            or_(accounts.c.totp_last_step.is_(None), accounts.c.totp_last_step < step),
+        )
+        .values(totp_last_step=step, updated_at=now)
+    )
+    return bool(result.rowcount)
+
+
 async def replace_recovery_codes(conn: Conn, account_id: str, code_hashes: Sequence[str]) -> None:
     await conn.execute(delete(recovery_codes).where(recovery_codes.c.account_id == account_id))
     if code_hashes:
@@ -352,20 +383,12 @@ async def count_unused_recovery_codes(conn: Conn, account_id: str) -> int:
 
 
 async def record_terms(conn: Conn, account_id: str, version: str, now: datetime) -> None:
-    exists = (
-        await conn.execute(
-            select(terms_acceptances.c.version).where(
-                terms_acceptances.c.account_id == account_id,
-                terms_acceptances.c.version == version,
-            )
+    """Record an acceptance; the first acceptance of a version is the one kept."""
+    await conn.execute(
+        insert_ignoring_duplicates(conn, terms_acceptances).values(
+            account_id=account_id, version=version, accepted_at=now
         )
-    ).first()
-    if exists is None:
-        await conn.execute(
-            insert(terms_acceptances).values(
-                account_id=account_id, version=version, accepted_at=now
-            )
-        )
+    )
 
 
 async def list_terms(conn: Conn, account_id: str) -> list[Row[Any]]:
@@ -385,6 +408,23 @@ async def get_throttles(conn: Conn, keys: Sequence[str]) -> dict[str, Row[Any]]:
     return {row.key: row for row in rows}
 
 
+async def lock_throttles(conn: Conn, keys: Sequence[str], now: datetime) -> dict[str, Row[Any]]:
+    """The throttle rows for ``keys``, created if missing and locked until the transaction ends,
+    so that concurrent failures are all counted (and never collide on the key)."""
+    ordered = sorted(set(keys))  # one lock order for everyone: no deadlocks
+    await conn.execute(
+        insert_ignoring_duplicates(conn, login_throttle),
+        [{"key": k, "failures": 0, "window_start": now, "blocked_until": None} for k in ordered],
+    )
+    rows = await conn.execute(
+        select(login_throttle)
+        .where(login_throttle.c.key.in_(ordered))
+        .order_by(login_throttle.c.key)
+        .with_for_update()
+    )
+    return {row.key: row for row in rows}
+
+
 async def put_throttle(
     conn: Conn,
     key: str,
@@ -392,15 +432,12 @@ async def put_throttle(
     failures: int,
     window_start: datetime,
     blocked_until: datetime | None,
-    exists: bool,
 ) -> None:
-    values = {"failures": failures, "window_start": window_start, "blocked_until": blocked_until}
-    if exists:
-        await conn.execute(
-            update(login_throttle).where(login_throttle.c.key == key).values(**values)
-        )
-    else:
-        await conn.execute(insert(login_throttle).values(key=key, **values))
+    await conn.execute(
+        update(login_throttle)
+        .where(login_throttle.c.key == key)
+        .values(failures=failures, window_start=window_start, blocked_until=blocked_until)
+    )
 
 
 async def clear_throttle(conn: Conn, key: str) -> None:
@@ -431,3 +468,33 @@ async def update_challenge(conn: Conn, challenge_id: str, **values: Any) -> None
         .where(verification_challenges.c.id == challenge_id)
         .values(**values)
     )
+
+
+async def count_challenge_attempt(
+    conn: Conn, challenge_id: str, account_id: str, now: datetime, max_attempts: int
+) -> bool:
+    """Use up one attempt on an open challenge; False when none is left (or it is closed)."""
+    c = verification_challenges.c
+    result = await conn.execute(
+        update(verification_challenges)
+        .where(
+            c.id == challenge_id,
+            c.account_id == account_id,
+            c.completed.is_(False),
+            c.expires_at > now,
+            c.attempts < max_attempts,
+        )
+        .values(attempts=c.attempts + 1)
+    )
+    return bool(result.rowcount)
+
+
+async def complete_challenge(conn: Conn, challenge_id: str) -> bool:
+    """Mark a challenge completed; False if it already was (a challenge completes once)."""
+    c = verification_challenges.c
+    result = await conn.execute(
+        update(verification_challenges)
+        .where(c.id == challenge_id, c.completed.is_(False))
+        .values(completed=True)
+    )
+    return bool(result.rowcount)
