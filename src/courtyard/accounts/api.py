@@ -3,6 +3,7 @@ every other pillar's routes use."""
 
 from __future__ import annotations
 
+import hmac
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Request, Response, UploadFile
@@ -66,7 +67,7 @@ async def optional_actor(request: Request, services: ServicesDep) -> Actor | Non
         return None
     if from_cookie and request.method not in SAFE_METHODS:
         sent = request.headers.get(CSRF_HEADER, "")
-        if not sent or sent != actor.csrf_token:
+        if not sent or not hmac.compare_digest(sent.encode(), actor.csrf_token.encode()):
             raise Forbidden("The request is missing its CSRF token.", code="csrf_failed")
     request.state.actor = actor
     return actor
@@ -109,7 +110,12 @@ def set_session_cookies(response: Response, result: LoginOut, *, secure: bool) -
 @router.post("/accounts", status_code=201, response_model=LoginOut, summary="Register")
 async def register(body: RegisterIn, request: Request, services: ServicesDep) -> LoginOut:
     account, session = await services.accounts.check_register(body, client_info(request))
-    return LoginOut(account=AccountOut.of(account), session=session)
+    # The device someone registers on is a device they have logged in from.
+    return LoginOut(
+        account=AccountOut.of(account),
+        session=session,
+        device_token=services.accounts.device_token(account),
+    )
 
 
 @router.post("/sessions", response_model=LoginOut, summary="Log in")

@@ -362,10 +362,12 @@ class AccountsService:
                 after={"ip_address": client.ip_address, "user_agent": client.user_agent},
             )
         return LoginOut(
-            account=AccountOut.of(account),
-            session=session,
-            device_token=self._device_signer.sign({"a": account.id, "n": secrets.token_hex(4)}),
+            account=AccountOut.of(account), session=session, device_token=self.device_token(account)
         )
+
+    def device_token(self, account: Account) -> str:
+        """A token that marks this device as one the account has logged in from (see throttling)."""
+        return self._device_signer.sign({"a": account.id, "n": secrets.token_hex(4)})
 
     async def check_two_factor_login(self, ticket: str, code: str, client: ClientInfo) -> LoginOut:
         now = self._clock.now()
@@ -382,6 +384,10 @@ class AccountsService:
             account = await store.get_account(conn, account_id)
         if account is None or not account.two_factor_enabled:
             raise InvalidTwoFactorCode
+        # The account may have been deleted or restricted since the password step.
+        if account.state is AccountState.DELETED:
+            raise AccountUnavailable
+        self._governance.capabilities(account.standing).require(Capability.LOGIN)
         if not await self._verify_second_factor(account_id, code, allow_recovery=True):
             await self._record_failure(keys, now)
             raise InvalidTwoFactorCode
@@ -482,17 +488,17 @@ class AccountsService:
     async def _record_failure(self, keys: list[str], now: datetime) -> None:
         window = timedelta(seconds=self._settings.login_window_seconds)
         async with self._db.write() as tx:
-            rows = await store.get_throttles(tx.conn, keys)
+            rows = await store.lock_throttles(tx.conn, keys, now)
             for key in keys:
-                row = rows.get(key)
-                if row is None or now - row.window_start > window:
+                row = rows[key]
+                if row.failures == 0 or now - row.window_start > window:
                     failures, start = 1, now
                 else:
                     failures, start = row.failures + 1, row.window_start
                 over = failures - self._threshold(key)
                 blocked_until = None
                 if over >= 0:
-                    backoff = min(2**over, self._settings.login_max_backoff_seconds)
+                    backoff = min(2 ** min(over, 30), self._settings.login_max_backoff_seconds)
                     blocked_until = now + timedelta(seconds=backoff)
                 await store.put_throttle(
                     tx.conn,
@@ -500,7 +506,6 @@ class AccountsService:
                     failures=failures,
                     window_start=start,
                     blocked_until=blocked_until,
-                    exists=row is not None,
                 )
 
     async def _clear_success(self, account_id: str, client: ClientInfo) -> None:
@@ -647,14 +652,12 @@ class AccountsService:
             raise InvalidTwoFactorCode
         codes = [_new_recovery_code() for _ in range(RECOVERY_CODE_COUNT)]
         async with self._db.write() as tx:
-            await store.update_account(
-                tx.conn,
-                actor.id,
-                self._clock.now(),
-                totp_secret=state.totp_pending_secret,
-                totp_pending_secret=None,
-                totp_last_step=step,
-            )
+            # Only the request that turns this pending secret on wins; a second one (a double
+            # click) would otherwise hand out a second set of recovery codes.
+            if not await store.activate_totp(
+                tx.conn, actor.id, state.totp_pending_secret, step, self._clock.now()
+            ):
+                raise Conflict("Start two-factor setup first.", code="two_factor_not_started")
             await store.replace_recovery_codes(tx.conn, actor.id, [_code_hash(c) for c in codes])
             await self._governance.audit(
                 tx,
@@ -728,9 +731,9 @@ class AccountsService:
         step = self._matching_step(state.totp_secret, code, state.totp_last_step)
         now = self._clock.now()
         if step is not None:
+            # Claimed atomically: of two requests racing with one code, only one gets it.
             async with self._db.write() as tx:
-                await store.update_account(tx.conn, account_id, now, totp_last_step=step)
-            return True
+                return await store.claim_totp_step(tx.conn, account_id, step, now)
         if allow_recovery:
             async with self._db.write() as tx:
                 used = await store.use_recovery_code(
@@ -806,37 +809,41 @@ class AccountsService:
         now = self._clock.now()
         async with self._db.read() as conn:
             challenge = await store.get_challenge(conn, challenge_id, actor.id)
-        if challenge is None or challenge.completed or challenge.expires_at < now:
+        if challenge is None or challenge.completed or challenge.expires_at <= now:
             raise NotFound("No open verification with this id.")
+        retry_after = int((challenge.expires_at - now).total_seconds())
         if challenge.attempts >= CHALLENGE_MAX_ATTEMPTS:
-            raise RateLimited(int((challenge.expires_at - now).total_seconds()))
-        ok = await self._verifier.check(challenge.secret, code)
+            raise RateLimited(retry_after)
+        # Take one attempt atomically before checking, so parallel guesses cannot exceed the limit.
         async with self._db.write() as tx:
-            if not ok:
-                await store.update_challenge(tx.conn, challenge_id, attempts=challenge.attempts + 1)
-            else:
-                level = VerificationLevel(challenge.level)
-                current = actor.account.verification_level
-                order = list(VerificationLevel)
-                new_level = level if order.index(level) > order.index(current) else current
-                await store.update_challenge(tx.conn, challenge_id, completed=True)
-                await store.update_account(
-                    tx.conn, actor.id, now, verification_level=new_level.value
-                )
-                await self._governance.audit(
-                    tx,
-                    actor_id=actor.id,
-                    tag="accounts:verification:complete",
-                    target_type="account",
-                    target_id=actor.id,
-                    before={"verification_level": current.value},
-                    after={"verification_level": new_level.value},
-                )
-        if not ok:
+            counted = await store.count_challenge_attempt(
+                tx.conn, challenge_id, actor.id, now, CHALLENGE_MAX_ATTEMPTS
+            )
+        if not counted:
+            raise RateLimited(retry_after)
+        if not await self._verifier.check(challenge.secret, code):
             raise InvalidInput("The code is not correct.", code="verification_failed")
-        account = await self.get_account(actor.id)
-        assert account is not None
-        return account
+        level = VerificationLevel(challenge.level)
+        async with self._db.write() as tx:
+            account = await store.get_account(tx.conn, actor.id)
+            if account is None or not await store.complete_challenge(tx.conn, challenge_id):
+                raise NotFound("No open verification with this id.")
+            current = account.verification_level
+            order = list(VerificationLevel)
+            new_level = level if order.index(level) > order.index(current) else current
+            await store.update_account(tx.conn, actor.id, now, verification_level=new_level.value)
+            await self._governance.audit(
+                tx,
+                actor_id=actor.id,
+                tag="accounts:verification:complete",
+                target_type="account",
+                target_id=actor.id,
+                before={"verification_level": current.value},
+                after={"verification_level": new_level.value},
+            )
+            updated = await store.get_account(tx.conn, actor.id)
+        assert updated is not None
+        return updated
 
 
 def _new_recovery_code() -> str:

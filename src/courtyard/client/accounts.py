@@ -27,7 +27,7 @@ class AccountsClient(BaseClient):
         if locale is not None:
             body["locale"] = locale
         result: dict[str, Any] = await self.request("POST", "/api/v1/accounts", json=body)
-        self.token = result["session"]["token"]
+        self._adopt(result)
         return result
 
     async def login(self, handle: str, password: str) -> dict[str, Any]:
