@@ -41,7 +41,45 @@ async def test_fields_left_out_are_unchanged_and_empty_locale_clears_it(
     assert (await bob.update_profile(bio=""))["bio"] == ""
 
 
-@pytest.mark.parametrize("name", ["", "   ", "\t\n"])
+async def test_bio_keeps_line_breaks_and_any_script(make_user: UserFactory) -> None:
+    ana = await make_user("ana")
+    bio = "第一行\r\nسطر ثانٍ\n👩‍👩‍👧 family\ttabbed"
+    updated = await ana.update_profile(display_name="安娜 ‍👩‍💻", bio=bio)
+    assert updated["bio"] == "第一行\nسطر ثانٍ\n👩‍👩‍👧 family\ttabbed"
+    assert updated["display_name"] == "安娜 ‍👩‍💻"
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [("en", "en"), ("zh_CN", "zh-CN"), ("zh-Hant-TW", "zh-Hant-TW"), ("es-419", "es-419")],
+)
+async def test_locales_are_language_tags(make_user: UserFactory, given: str, stored: str) -> None:
+    ben = await make_user("ben")
+    assert (await ben.update_profile(locale=given))["locale"] == stored
+
+
+@pytest.mark.parametrize("locale", ["english please", "e", "en-", "12", "en-US-!", "../../etc"])
+async def test_a_locale_that_is_not_a_language_tag_is_refused(
+    make_user: UserFactory, locale: str
+) -> None:
+    ben = await make_user("ben")
+    response = await raw(ben, "PATCH", "/api/v1/me", json={"locale": locale})
+    assert_error(response, 422, "invalid_input")
+    assert (await ben.me())["locale"] is None
+
+
+@pytest.mark.parametrize("name", ["bell\x07", "line\nbreak", "nul\x00", "esc\x1b[2J"])
+async def test_control_characters_in_a_display_name_are_refused(
+    make_user: UserFactory, name: str
+) -> None:
+    cy = await make_user("cyd", display_name="Cyd")
+    response = await raw(cy, "PATCH", "/api/v1/me", json={"display_name": name})
+    error = assert_error(response, 422, "invalid_input")
+    assert error["details"]["problems"][0]["field"] == "display_name"
+    assert (await cy.me())["display_name"] == "Cyd"
+
+
+@pytest.mark.parametrize("name", ["", "   ", "\u3000\u3000"])
 async def test_empty_display_name_is_refused(make_user: UserFactory, name: str) -> None:
     cara = await make_user("cara", display_name="Cara")
     with pytest.raises(ApiError) as err:

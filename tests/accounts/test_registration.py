@@ -131,6 +131,18 @@ async def test_long_random_passphrase_is_accepted(make_client: ClientFactory) ->
     assert result["account"]["handle"] == "judy"
 
 
+@pytest.mark.parametrize("length", [72, 73, 200, 1024])
+async def test_long_passphrases_up_to_the_limit_are_accepted(
+    make_client: ClientFactory, length: int
+) -> None:
+    words = "gentle orbit quarry velvet mango kettle zephyr harbor lantern 19 "
+    password = (words * 20)[:length]
+    client = make_client()
+    await client.register("judy", password)
+    await make_client().login("judy", password)
+    await client.change_password(password, password[::-1])
+
+
 async def test_registration_needs_accepted_terms(
     make_client: ClientFactory, services: Services
 ) -> None:

@@ -7,13 +7,17 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from courtyard.core.errors import Conflict, InvalidInput, Unauthenticated
+from courtyard.core.text import MultiLineText, SingleLineText
 from courtyard.governance.model import AccountState, Standing
 
 HANDLE_PATTERN = re.compile(r"^[a-z][a-z0-9_]{2,31}$")
+# A BCP 47 language tag as people use them (en, zh-CN, zh-Hant-TW, es-419); empty clears it.
+LOCALE_PATTERN = re.compile(r"^([A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*)?$")
 RESERVED_HANDLES = frozenset(
     {
         "admin", "administrator", "root", "system", "support", "help", "courtyard", "official",
@@ -32,6 +36,16 @@ class VerificationLevel(StrEnum):
 class OperatorRole(StrEnum):
     ADMIN = "admin"
     REVIEWER = "reviewer"
+
+
+def _locale(value: str) -> str:
+    value = value.strip().replace("_", "-")
+    if not LOCALE_PATTERN.fullmatch(value):
+        raise ValueError("Use a language tag such as en, de or zh-CN.")
+    return value
+
+
+LocaleTag = Annotated[str, AfterValidator(_locale)]
 
 
 def normalize_handle(raw: str) -> str:
@@ -96,9 +110,9 @@ class RegisterIn(BaseModel):
     model_config = _STRICT
     handle: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=4096)
-    display_name: str | None = Field(default=None, max_length=64)
+    display_name: SingleLineText | None = Field(default=None, max_length=64)
     accept_terms: bool = Field(description="Must be true: the current terms are accepted.")
-    locale: str | None = Field(default=None, max_length=16)
+    locale: LocaleTag | None = Field(default=None, max_length=16)
 
 
 class LoginIn(BaseModel):
@@ -116,9 +130,9 @@ class TwoFactorLoginIn(BaseModel):
 
 class ProfileIn(BaseModel):
     model_config = _STRICT
-    display_name: str | None = Field(default=None, max_length=64)
-    bio: str | None = Field(default=None, max_length=280)
-    locale: str | None = Field(default=None, max_length=16)
+    display_name: SingleLineText | None = Field(default=None, max_length=64)
+    bio: MultiLineText | None = Field(default=None, max_length=280)
+    locale: LocaleTag | None = Field(default=None, max_length=16, description="e.g. en, zh-CN")
 
 
 class PasswordChangeIn(BaseModel):

@@ -24,6 +24,7 @@ from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
 from courtyard.accounts import store
 from courtyard.accounts.model import (
+    HANDLE_PATTERN,
     Account,
     AccountOut,
     AccountUnavailable,
@@ -67,6 +68,7 @@ RECOVERY_CODE_COUNT = 10
 SESSION_TOUCH_INTERVAL = timedelta(minutes=5)
 CHALLENGE_TTL = timedelta(minutes=15)
 CHALLENGE_MAX_ATTEMPTS = 5
+ZXCVBN_MAX_LENGTH = 72
 
 
 # ---- passwords -----------------------------------------------------------------------------
@@ -92,7 +94,9 @@ def password_problem(
     for item in user_inputs:
         if item and len(item) >= 3 and len(lowered.replace(item.lower(), "")) < 6:
             return "Do not build your password from your handle or name."
-    result = zxcvbn(password[:100], user_inputs=[u for u in user_inputs if u])
+    # zxcvbn refuses (ValueError) anything over 72 characters; the start of a long passphrase
+    # is what an attacker's guessing would have to get right first anyway.
+    result = zxcvbn(password[:ZXCVBN_MAX_LENGTH], user_inputs=[u for u in user_inputs if u])
     if result["score"] < 2:
         warning = result["feedback"].get("warning") or ""
         hint = " ".join(result["feedback"].get("suggestions") or [])
@@ -327,11 +331,12 @@ class AccountsService:
     ) -> LoginOut:
         handle = normalize_handle(handle)
         now = self._clock.now()
-        async with self._db.read() as conn:
-            account = await store.get_account_by_handle(conn, handle)
-            password_hash = (
-                await store.get_password_hash(conn, account.id) if account is not None else None
-            )
+        account, password_hash = None, None
+        if HANDLE_PATTERN.fullmatch(handle):  # anything else cannot be anyone's handle
+            async with self._db.read() as conn:
+                account = await store.get_account_by_handle(conn, handle)
+                if account is not None:
+                    password_hash = await store.get_password_hash(conn, account.id)
         keys = self._throttle_keys(account, device_token, client)
         await self._check_throttle(keys, now)
         ok = await self._passwords.verify(password_hash, password)
@@ -523,8 +528,11 @@ class AccountsService:
             return await store.get_accounts(conn, account_ids)
 
     async def find_by_handle(self, handle: str) -> Account | None:
+        handle = normalize_handle(handle)
+        if not HANDLE_PATTERN.fullmatch(handle):
+            return None  # not a handle at all (and never sent to the database as one)
         async with self._db.read() as conn:
-            return await store.get_account_by_handle(conn, normalize_handle(handle))
+            return await store.get_account_by_handle(conn, handle)
 
     async def check_update_profile(self, actor: Actor, data: ProfileIn) -> Account:
         changes: dict[str, Any] = {}

@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -32,6 +33,10 @@ _HTTP_CODES = {
     422: "invalid_input",
     429: "rate_limited",
 }
+
+
+_FASTAPI_BODY_ERROR = "There was an error parsing the body"
+_PG_CHARACTER_NOT_IN_REPERTOIRE = "22021"  # e.g. a NUL character in text
 
 
 def error_response(
@@ -85,14 +90,33 @@ def install_error_handlers(app: FastAPI) -> None:
             {"problems": _json_safe(problems)},
         )
 
-    async def on_http_error(_request: Request, exc: Exception) -> Response:
+    async def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 400 and exc.detail == _FASTAPI_BODY_ERROR:
+            # FastAPI could not read the body at all (not UTF-8, a broken multipart stream).
+            if "json" in request.headers.get("content-type", ""):
+                return error_response(400, "malformed_json", "The request body is not valid JSON.")
+            return error_response(400, "malformed_body", "The request body could not be read.")
         code = _HTTP_CODES.get(exc.status_code, "error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         response = error_response(exc.status_code, code, message)
         if exc.headers:
             response.headers.update(exc.headers)
         return response
+
+    async def on_database_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, DBAPIError)
+        if getattr(exc.orig, "sqlstate", None) == _PG_CHARACTER_NOT_IN_REPERTOIRE:
+            # Text with a NUL character reached PostgreSQL, which cannot store it. The input is
+            # at fault (and the transaction rolled back); the schema should have refused it.
+            log.warning("unstorable character in input to %s %s", request.method, request.url.path)
+            return error_response(
+                422,
+                "invalid_input",
+                "The input contains characters that cannot be stored.",
+                {"problems": [{"field": "", "problem": "Text may not contain NUL characters."}]},
+            )
+        return await on_unexpected(request, exc)
 
     async def on_unexpected(_request: Request, exc: Exception) -> Response:
         log.exception("unhandled error", exc_info=exc)
@@ -101,6 +125,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(CourtyardError, on_courtyard_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(DBAPIError, on_database_error)
     app.add_exception_handler(Exception, on_unexpected)
 
 
