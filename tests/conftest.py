@@ -150,6 +150,16 @@ async def _truncate_postgres(url: str) -> None:
     await engine.dispose()
 
 
+@pytest.fixture
+def redis_url() -> str:
+    """The test Redis; skipped when not configured, a failure when CI requires it."""
+    if not REDIS_URL:
+        if _required("REDIS"):
+            pytest.fail("COURTYARD_TEST_REQUIRE_REDIS is set but COURTYARD_TEST_REDIS_URL is not")
+        pytest.skip("Redis not configured (set COURTYARD_TEST_REDIS_URL)")
+    return REDIS_URL
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)

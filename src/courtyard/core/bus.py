@@ -45,9 +45,16 @@ class _QueueSubscription:
             yield item
 
     async def close(self) -> None:
-        self._bus._subscribers[self._channel].discard(self)
-        with contextlib.suppress(asyncio.QueueFull):
-            self.queue.put_nowait(None)
+        self._bus._unsubscribe(self._channel, self)
+        # The end marker must get in even when the queue is full, or the reader waits forever.
+        while True:
+            try:
+                self.queue.put_nowait(None)
+            except asyncio.QueueFull:
+                with contextlib.suppress(asyncio.QueueEmpty):
+                    self.queue.get_nowait()  # drop the oldest undelivered event
+            else:
+                return
 
 
 class InProcessBus:
@@ -67,6 +74,17 @@ class InProcessBus:
         sub = _QueueSubscription(self, channel)
         self._subscribers[channel].add(sub)
         return sub
+
+    def _unsubscribe(self, channel: str, sub: _QueueSubscription) -> None:
+        subs = self._subscribers.get(channel)
+        if subs is not None:
+            subs.discard(sub)
+            if not subs:  # one channel per account: keep only those someone listens to
+                del self._subscribers[channel]
+
+    def channel_count(self) -> int:
+        """Channels with at least one subscriber."""
+        return len(self._subscribers)
 
     async def close(self) -> None:
         for subs in list(self._subscribers.values()):

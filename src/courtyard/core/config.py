@@ -55,11 +55,11 @@ class Settings(BaseSettings):
     avatar_size_px: int = Field(default=256, ge=32)
 
     # Login throttling: failures per key within the window before back-off starts.
-    login_failures_per_account_address: int = 5
-    login_failures_per_address: int = 30
-    login_failures_per_account: int = 50
-    login_window_seconds: int = 900
-    login_max_backoff_seconds: int = 900
+    login_failures_per_account_address: int = Field(default=5, ge=1)
+    login_failures_per_address: int = Field(default=30, ge=1)
+    login_failures_per_account: int = Field(default=50, ge=1)
+    login_window_seconds: int = Field(default=900, ge=1)
+    login_max_backoff_seconds: int = Field(default=900, ge=1)
 
     # Contacts
     friend_cap: int = Field(default=10_000, ge=1)
