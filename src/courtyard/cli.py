@@ -8,11 +8,12 @@ import os
 import sys
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
 from courtyard.accounts.model import OperatorRole
 from courtyard.container import build_services
-from courtyard.core.config import Settings
+from courtyard.core.config import InsecureConfiguration, Settings
 from courtyard.core.db import Database
 from courtyard.core.errors import CourtyardError
 from courtyard.core.migrate import current_revision, ensure_schema
@@ -22,6 +23,21 @@ admin_app = typer.Typer(help="Operator accounts.", no_args_is_help=True)
 app.add_typer(admin_app, name="admin")
 console = Console()
 err_console = Console(stderr=True)
+
+
+def load_settings() -> Settings:
+    """Settings from the environment, or a readable refusal (exit 2) instead of a traceback."""
+    try:
+        return Settings()
+    except InsecureConfiguration as exc:
+        err_console.print(f"[red]Refusing to start: {exc}[/red]", soft_wrap=True)
+        raise typer.Exit(2) from exc
+    except ValidationError as exc:
+        err_console.print("[red]Invalid settings:[/red]")
+        for error in exc.errors():
+            name = "COURTYARD_" + "_".join(str(p) for p in error["loc"]).upper()
+            err_console.print(f"  {name}: {error['msg']}", soft_wrap=True)
+        raise typer.Exit(2) from exc
 
 
 @app.command()
@@ -34,15 +50,17 @@ def serve(
 
     from courtyard.app import create_app
 
-    settings = Settings()
+    settings = load_settings()
     bind_host = host or settings.host
     bind_port = port if port is not None else settings.port
     application = create_app(settings)
-    shown = "localhost" if bind_host in {"127.0.0.1", "0.0.0.0"} else bind_host  # noqa: S104
+    shown = "localhost" if bind_host in {"127.0.0.1", "0.0.0.0", "::"} else bind_host  # noqa: S104
+    if ":" in shown:
+        shown = f"[{shown}]"  # an IPv6 address in a URL
+    url = settings.public_url or f"http://{shown}:{bind_port}/"
     backend = "SQLite" if settings.is_sqlite else "PostgreSQL"
-    console.print(
-        f"Courtyard is starting on {backend}: open [bold]http://{shown}:{bind_port}/[/bold]"
-    )
+    # One unbroken line however narrow the terminal (or pipe), so scripts can read the URL.
+    console.print(f"Courtyard is starting on {backend}: open [bold]{url}[/bold]", soft_wrap=True)
     uvicorn.run(
         application,
         host=bind_host,
@@ -57,8 +75,10 @@ def serve(
 def migrate() -> None:
     """Apply database migrations up to this version's head."""
 
+    settings = load_settings()
+
     async def run() -> list[str]:
-        db = Database(Settings().database_url)
+        db = Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
         try:
             await ensure_schema(db, migrate=True)
             return await current_revision(db)
@@ -93,8 +113,10 @@ def admin_create(
             err_console.print("[red]The passwords differ.[/red]")
             raise typer.Exit(2)
 
+    settings = load_settings()
+
     async def run() -> str:
-        async with build_services(Settings()) as services:
+        async with build_services(settings) as services:
             account = await services.accounts.create_operator(handle, password, role)
             return f"{account.handle} ({account.id}) has roles: {', '.join(sorted(account.roles))}"
 
