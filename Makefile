@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-fast lint format bench migrate clean
+.PHONY: help install run test test-fast lint format bench migrate migration clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -25,6 +25,9 @@ run: $(STAMP) ## Start the server on SQLite (./var) and print its URL
 
 migrate: $(STAMP) ## Apply database migrations
 	$(BIN)/courtyard migrate
+
+migration: $(STAMP) ## Write a new Alembic revision from the stores' tables: make migration MSG="..."
+	$(BIN)/python -m courtyard.core.migrate "$(MSG)"
 
 test: $(STAMP) ## Run the whole test suite (PostgreSQL/Redis/browser when configured)
 	$(BIN)/pytest

@@ -64,3 +64,34 @@ async def current_revision(db: Database) -> list[str]:
         return list(MigrationContext.configure(sync_conn).get_current_heads())
 
     return await db.run_read(_heads)
+
+
+async def autogenerate_revision(message: str, rev_id: str | None = None) -> None:
+    """Developer tool: write a new revision with the difference between the tables declared
+    in the stores and the schema the existing revisions build (on a scratch SQLite file)."""
+    import tempfile
+
+    import courtyard.tables  # noqa: F401  (registers every table on the metadata)
+
+    with tempfile.TemporaryDirectory() as scratch:
+        db = Database(f"sqlite:///{scratch}/autogenerate.db")
+        cfg = alembic_config()
+
+        def run(conn: Connection) -> None:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+            command.revision(cfg, message=message, autogenerate=True, rev_id=rev_id)
+
+        try:
+            await db.run_in_transaction(run)
+        finally:
+            await db.dispose()
+
+
+if __name__ == "__main__":
+    import asyncio
+    import sys
+
+    if len(sys.argv) < 2:
+        raise SystemExit('usage: python -m courtyard.core.migrate "what changed" [revision-id]')
+    asyncio.run(autogenerate_revision(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None))

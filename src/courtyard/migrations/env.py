@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-import courtyard.tables  # noqa: F401  (registers every table on the metadata)
+import courtyard.tables  # registers every table on the metadata
 from courtyard.core.db import metadata
 
 connection = context.config.attributes.get("connection")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy import Text  # autogenerate renders JSONB(astext_type=Text())
 
 import courtyard.core.db
 ${imports if imports else ""}
