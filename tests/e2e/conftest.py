@@ -120,8 +120,10 @@ def _wait_until_healthy(process: subprocess.Popen[bytes], url: str, log_path: Pa
     raise RuntimeError(f"the server did not answer /healthz:\n{log_path.read_text()[-3000:]}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium_path: str) -> Iterator[Browser]:
+    """Chromium for one test module. Playwright's sync API keeps an asyncio loop running while
+    it is open, which would stop the async tests that follow: close it with the module."""
     try:
         from playwright.sync_api import Error as PlaywrightError
         from playwright.sync_api import sync_playwright
@@ -141,7 +143,8 @@ def browser(chromium_path: str) -> Iterator[Browser]:
 
 
 class Shots:
-    """One screenshot per page visited, numbered in visiting order."""
+    """One screenshot per page visited, numbered in visiting order; each page must also fit its
+    viewport's width (no sideways scrolling on a phone)."""
 
     def __init__(self, prefix: str) -> None:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -152,6 +155,10 @@ class Shots:
         self.count += 1
         path = ARTIFACTS / f"{self.prefix}-{self.count:02d}-{name}.png"
         page.screenshot(path=str(path), full_page=True)
+        widths = page.evaluate(
+            "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+        )
+        assert widths[0] <= widths[1], f"{name} scrolls sideways: {widths}"
         return path
 
 

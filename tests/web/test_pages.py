@@ -389,7 +389,11 @@ async def test_profile_and_avatar(browser: BrowserFactory) -> None:
     )
     assert uploaded.status_code == 303
     page = await b.page("/settings/profile")
-    assert '<img class="avatar large" src="/api/v1/accounts/' in page
+    src = page.split('<img class="avatar large" src="')[1].split('"')[0]
+    assert src.startswith("/api/v1/accounts/")
+    avatar = await b.get(src.replace("&amp;", "&"))  # the page's cookie is enough for <img>
+    assert avatar.status_code == 200
+    assert avatar.headers["content-type"] == "image/png"
 
     bad = await b.submit(
         "/settings/profile",

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -181,7 +181,6 @@ class WebContext:
     csrf_token: str
     form: FormData | None = None
     new_guest_token: bool = False
-    extra_cookies: dict[str, str] = field(default_factory=dict)
 
     @property
     def me(self) -> Actor:
@@ -307,10 +306,6 @@ class WebContext:
         if self.new_guest_token:
             response.set_cookie(
                 GUEST_CSRF_COOKIE, self.csrf_token, httponly=True, secure=secure, samesite="lax"
-            )
-        for name, value in self.extra_cookies.items():
-            response.set_cookie(
-                name, value, httponly=True, secure=secure, samesite="lax", max_age=400 * 24 * 3600
             )
         add_page_headers(response)
 
