@@ -3,6 +3,7 @@ CSRF, inline errors, and no 500 on bad input."""
 
 from __future__ import annotations
 
+import gc
 import io
 
 import pyotp
@@ -359,6 +360,19 @@ async def test_unreadable_bodies_are_a_400_page(browser: BrowserFactory) -> None
     )
     assert response.status_code in {400, 403}
     assert response.headers["content-type"].startswith("text/html")
+
+
+async def test_files_posted_to_any_form_are_closed(browser: BrowserFactory) -> None:
+    """Uploads are spooled to temporary files; one left open is a ResourceWarning (an error)."""
+    b = browser()
+    await b.register("rosa")
+    token = csrf_of(await b.page("/contacts"))
+    for data in ({"csrf_token": token, "name": "x"}, {"csrf_token": "wrong"}):
+        response = await b.http.post(
+            "/contacts/labels", data=data, files={"f": ("big.bin", b"x" * 2_000_000)}
+        )
+        assert response.status_code < 500
+    gc.collect()
 
 
 # ---- settings --------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -310,6 +311,14 @@ class WebContext:
         add_page_headers(response)
 
 
+def htmx_error(ctx: WebContext, error: PageError) -> HTMLResponse:
+    """A failed htmx action: the error goes to the page's message area, not into the target."""
+    response = ctx.render("_flash.html", status=error.status, error=error)
+    response.headers["HX-Retarget"] = "#flash"
+    response.headers["HX-Reswap"] = "innerHTML"
+    return response
+
+
 def add_page_headers(response: Response) -> None:
     """Pages carry CSRF tokens and sometimes secrets: never cache them, never frame them."""
     response.headers.setdefault("Cache-Control", "no-store")
@@ -410,29 +419,33 @@ async def member_page(request: Request) -> WebContext:
     return ctx
 
 
-async def member_form(request: Request) -> WebContext:
+async def member_form(request: Request) -> AsyncIterator[WebContext]:
     """A logged-in POST: the form must carry the session's CSRF token (field or header)."""
     ctx = await build_context(request)
     if ctx.actor is None:
         raise LoginRequired("/contacts")
-    ctx.form = await read_form(request)
-    sent = ctx.text(CSRF_FIELD) or request.headers.get(CSRF_HEADER, "")
-    if not _tokens_match(sent, ctx.actor.csrf_token):
-        await ctx.form.close()
-        raise CsrfFailed
-    return ctx
+    form = ctx.form = await read_form(request)
+    try:
+        sent = ctx.text(CSRF_FIELD) or request.headers.get(CSRF_HEADER, "")
+        if not _tokens_match(sent, ctx.actor.csrf_token):
+            raise CsrfFailed
+        yield ctx
+    finally:
+        await form.close()  # uploaded files are spooled to temporary files
 
 
-async def guest_form(request: Request) -> WebContext:
+async def guest_form(request: Request) -> AsyncIterator[WebContext]:
     """A logged-out POST: the double-submit cookie and the form field must agree."""
     ctx = await build_context(request)
-    ctx.form = await read_form(request)
-    cookie = request.cookies.get(GUEST_CSRF_COOKIE, "")
-    if not _tokens_match(ctx.text(CSRF_FIELD), cookie):
-        await ctx.form.close()
-        raise CsrfFailed
-    ctx.csrf_token, ctx.new_guest_token = cookie, False
-    return ctx
+    form = ctx.form = await read_form(request)
+    try:
+        cookie = request.cookies.get(GUEST_CSRF_COOKIE, "")
+        if not _tokens_match(ctx.text(CSRF_FIELD), cookie):
+            raise CsrfFailed
+        ctx.csrf_token, ctx.new_guest_token = cookie, False
+        yield ctx
+    finally:
+        await form.close()
 
 
 def login_url(next_path: str) -> str:

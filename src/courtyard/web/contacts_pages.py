@@ -22,6 +22,7 @@ from courtyard.web.common import (
     NOTICES,
     PageError,
     WebContext,
+    htmx_error,
     is_htmx,
     member_form,
     member_page,
@@ -60,14 +61,6 @@ def _cursor(ctx: WebContext, name: str = "cursor") -> str | None:
 
 def _query_handle(ctx: WebContext) -> str:
     return ctx.request.query_params.get("handle", "").strip()[:64]
-
-
-def _htmx_error(ctx: WebContext, error: PageError) -> Response:
-    """An htmx action that failed: the error goes to the page's message area."""
-    response = ctx.render("_flash.html", status=error.status, error=error)
-    response.headers["HX-Retarget"] = "#flash"
-    response.headers["HX-Reswap"] = "innerHTML"
-    return response
 
 
 # ---- friends and labels ---------------------------------------------------------------------
@@ -163,7 +156,7 @@ async def update_friend(account_id: str, ctx: MemberForm) -> Response:
     except CourtyardError as exc:
         error = ctx.page_error(exc)
         if is_htmx(ctx.request):
-            return _htmx_error(ctx, error)
+            return htmx_error(ctx, error)
         return await _friends_page(ctx, error.status, error=error)
     if is_htmx(ctx.request):
         labels = await contacts.list_labels(ctx.me)
@@ -274,7 +267,7 @@ async def _answer(ctx: WebContext, request_id: str, action: str) -> Response:
     except CourtyardError as exc:
         error = ctx.page_error(exc)
         if is_htmx(ctx.request):
-            return _htmx_error(ctx, error)
+            return htmx_error(ctx, error)
         return await _requests_page(ctx, error.status, error=error)
     notice = {
         "accept": "request_accepted",

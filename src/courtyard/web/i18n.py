@@ -11,6 +11,14 @@ Which language a request gets, first match wins:
 2. the logged-in account's ``locale`` (set on the profile page);
 3. the browser's ``Accept-Language``;
 4. English.
+
+Updating the catalogs after changing UI text (from ``src/courtyard/web``)::
+
+    pybabel extract -F babel.cfg -k N_ --no-location --sort-output -o /tmp/messages.pot .
+    pybabel update -i /tmp/messages.pot -d locale --no-fuzzy-matching --ignore-obsolete
+
+then translate the new ``msgstr`` entries in ``locale/zh_CN``; ``tests/web/test_i18n.py``
+fails while a message used in a template or page has no Chinese translation.
 """
 
 from __future__ import annotations

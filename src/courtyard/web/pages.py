@@ -43,6 +43,7 @@ from courtyard.web.common import (
     add_page_headers,
     build_context,
     guest_form,
+    htmx_error,
     is_htmx,
     login_url,
     member_form,
@@ -91,12 +92,9 @@ def install(app: FastAPI) -> None:
 
 
 def _error_page(ctx: WebContext, status: int, code: str, title: str) -> Response:
-    error = PageError(code=code, title=title)
+    error = PageError(code=code, title=title, status=status)
     if is_htmx(ctx.request):
-        response = ctx.render("_flash.html", status=status, error=error)
-        response.headers["HX-Retarget"] = "#flash"
-        response.headers["HX-Reswap"] = "innerHTML"
-        return response
+        return htmx_error(ctx, error)
     return ctx.render("error.html", status=status, error=error)
 
 
@@ -338,7 +336,6 @@ async def profile_save(ctx: MemberForm) -> Response:
 
 @router.post("/settings/profile/avatar")
 async def avatar_save(ctx: MemberForm) -> Response:
-    assert ctx.form is not None
     upload = ctx.upload("avatar")
     try:
         if upload is None:
@@ -348,8 +345,6 @@ async def avatar_save(ctx: MemberForm) -> Response:
     except CourtyardError as exc:
         error = ctx.page_error(exc)
         return _profile_page(ctx, error.status, avatar_error=error)
-    finally:
-        await ctx.form.close()
     return ctx.redirect("/settings/profile", notice="avatar_saved")
 
 
