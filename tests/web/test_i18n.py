@@ -12,7 +12,7 @@ from babel.messages.pofile import read_po
 
 from courtyard.web import i18n
 from tests.conftest import PASSWORD
-from tests.web.conftest import BrowserFactory
+from tests.web.conftest import BrowserFactory, csrf_of
 
 WEB_DIR = Path(i18n.__file__).resolve().parent
 METHOD_MAP = [("templates/**.html", "jinja2"), ("**.py", "python")]
@@ -144,3 +144,18 @@ async def test_switcher_cookie_and_profile_locale(browser: BrowserFactory) -> No
         or "Max-Age=0" in cleared.headers["set-cookie"]
     )
     assert "Contacts" in await other.page("/contacts")
+
+
+async def test_the_switcher_comes_back_to_a_page_that_can_be_fetched(
+    browser: BrowserFactory,
+) -> None:
+    b = browser()
+    await b.register("lucia")
+    page = await b.page("/contacts?notice=welcome&label=")
+    assert 'href="/lang/zh_CN?next=/contacts%3Flabel%3D"' in page  # without the notice
+    setup = await b.http.post(
+        "/settings/security/two-factor/setup",
+        data={"csrf_token": csrf_of(page)},
+        headers={"referer": "http://testserver/settings/security"},
+    )
+    assert 'href="/lang/zh_CN?next=/settings/security"' in setup.text

@@ -17,7 +17,7 @@ import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -272,15 +272,12 @@ class WebContext:
         env = self.i18n.environment(self.locale)
         notice_key = self.request.query_params.get("notice", "")
         notice = self.translate(NOTICES[notice_key]) if notice_key in NOTICES else None
-        path = self.request.url.path
-        if self.request.url.query:
-            path += "?" + self.request.url.query
         context: dict[str, Any] = {
             "actor": self.actor,
             "account": self.actor.account if self.actor else None,
             "csrf_token": self.csrf_token,
             "current_path": self.request.url.path,
-            "return_to": path,
+            "return_to": self._return_to(),
             "notice": notice,
             "error": None,
         }
@@ -289,6 +286,20 @@ class WebContext:
         response = HTMLResponse(html, status_code=status)
         self.finish(response)
         return response
+
+    def _return_to(self) -> str:
+        """Where the language switcher comes back to: this page, or for a page that answers a
+        POST, the page the form was on (a GET to the form's action could be a 405)."""
+        url = self.request.url
+        if self.request.method != "GET":
+            referer = urlsplit(self.request.headers.get("referer", ""))
+            if referer.netloc != url.netloc:
+                return "/"
+            path, query = referer.path or "/", referer.query
+        else:
+            path, query = url.path, url.query
+        kept = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k != "notice"]
+        return safe_next(path + ("?" + urlencode(kept) if kept else ""), "/")
 
     def redirect(self, url: str, *, notice: str | None = None) -> Response:
         if notice is not None:
