@@ -18,6 +18,7 @@ ID_LENGTH = 26
 _TIME_MASK = (1 << 48) - 1
 _RANDOM_LIMIT = 1 << 80
 
+
 def _encode(value: int, length: int) -> str:
     chars = []
     for _ in range(length):
