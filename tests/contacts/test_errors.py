@@ -152,3 +152,32 @@ async def test_everything_needs_a_session(make_client: ClientFactory) -> None:
         anonymous.send_friend_request(handle="alice"),
     ]:
         await expect(call, 401, "unauthenticated")
+
+
+@pytest.mark.parametrize("handle", ["a\x00b", "bob\x00", "\x00", "x" * 40, "名字"])
+async def test_lookup_of_impossible_handles_is_404_without_a_query(
+    make_user: UserFactory, handle: str
+) -> None:
+    alice = await make_user("alice")
+    with pytest.raises(ApiError) as err:
+        await alice.lookup(handle)
+    assert (err.value.status, err.value.code) == (404, "not_found")
+
+
+async def test_control_characters_in_a_request_message_are_refused(
+    make_user: UserFactory,
+) -> None:
+    alice = await make_user("alice")
+    await make_user("bob")
+    with pytest.raises(ApiError) as err:
+        await alice.send_friend_request(handle="bob", message="hi\x00there")
+    assert (err.value.status, err.value.code) == (422, "invalid_input")
+    assert (await alice.friend_requests("outgoing"))["items"] == []
+
+
+async def test_a_cursor_carrying_a_nul_is_refused(make_user: UserFactory) -> None:
+    alice = await make_user("alice")
+    # base64url of ["\u0000"]: a forged cursor must be a 422, never reach the database.
+    with pytest.raises(ApiError) as err:
+        await alice.request("GET", "/api/v1/contacts/friends", params={"cursor": "WyJcdTAwMDAiXQ"})
+    assert (err.value.status, err.value.code) == (422, "invalid_input")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from courtyard.accounts import store as accounts_store
-from courtyard.accounts.model import Account, Actor, normalize_handle
+from courtyard.accounts.model import HANDLE_PATTERN, Account, Actor, normalize_handle
 from courtyard.contacts import store
 from courtyard.contacts.model import (
     FriendRequest,
@@ -45,7 +45,7 @@ async def access_profile(conn: Conn, viewer: Actor, account_id: str) -> Account:
 async def access_handle(conn: Conn, viewer: Actor, handle: str) -> Account:
     """The same as ``access_profile``, by exact handle (no search, no prefix matching)."""
     normalized = normalize_handle(handle)
-    if not normalized or len(normalized) > 32:
+    if not HANDLE_PATTERN.fullmatch(normalized):  # cannot be anyone's handle: no query
         raise account_not_found()
     account = await accounts_store.get_account_by_handle(conn, normalized)
     if account is None:

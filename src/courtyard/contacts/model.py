@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from courtyard.accounts.model import PublicProfileOut
 from courtyard.core.errors import Conflict, InvalidInput, NotFound
+from courtyard.core.text import MultiLineText
 
 LABEL_NAME_MAX = 32
 REMARK_MAX = 64
@@ -416,7 +417,7 @@ class FriendRequestIn(BaseModel):
     model_config = _STRICT
     handle: str | None = Field(default=None, min_length=1, max_length=64)
     account_id: str | None = Field(default=None, min_length=1, max_length=64)
-    message: str = Field(
+    message: MultiLineText = Field(
         default="",
         max_length=MESSAGE_HARD_MAX,
         description="The verification message the recipient sees (limit set by the server).",

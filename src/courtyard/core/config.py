@@ -68,7 +68,8 @@ class Settings(BaseSettings):
 
     # HTTP
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
-    secure_cookies: bool = False
+    # Unset: secure cookies in production, plain cookies elsewhere (http://localhost works).
+    secure_cookies_setting: bool | None = Field(default=None, alias="COURTYARD_SECURE_COOKIES")
 
     @model_validator(mode="after")
     def _production_must_be_safe(self) -> Settings:
@@ -81,6 +82,12 @@ class Settings(BaseSettings):
                 "'import secrets; print(secrets.token_urlsafe(48))')"
             )
         return self
+
+    @property
+    def secure_cookies(self) -> bool:
+        if self.secure_cookies_setting is not None:
+            return self.secure_cookies_setting
+        return self.env is Environment.PRODUCTION
 
     @property
     def is_sqlite(self) -> bool:

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from courtyard.core import json
 from courtyard.core.errors import InvalidInput
+from courtyard.core.text import text_problem
 
 T = TypeVar("T")
 
@@ -33,7 +34,9 @@ def decode_cursor(cursor: str | None) -> list[Any] | None:
         value = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except ValueError as exc:
         raise InvalidInput("The cursor is not valid.", details={"field": "cursor"}) from exc
-    if not isinstance(value, list):
+    if not isinstance(value, list) or any(
+        isinstance(item, str) and text_problem(item) for item in value
+    ):
         raise InvalidInput("The cursor is not valid.", details={"field": "cursor"})
     return value
 
