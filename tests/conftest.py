@@ -102,7 +102,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "template.db"
 
     async def build() -> None:
-        db = Database(f"sqlite+aiosqlite:///{path}")
+        db = Database(f"sqlite:///{path}")
         await ensure_schema(db)
         await db.dispose()
 
@@ -173,7 +173,7 @@ async def database_url(
         template: Path = request.getfixturevalue("sqlite_template")
         path = tmp_path / "courtyard.db"
         shutil.copyfile(template, path)
-        yield f"sqlite+aiosqlite:///{path}"
+        yield f"sqlite:///{path}"
     else:
         url: str = request.getfixturevalue("postgres_database")
         await _truncate_postgres(url)

@@ -33,7 +33,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
         if name.startswith("COURTYARD_"):
             monkeypatch.delenv(name)
     return {
-        "COURTYARD_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/cli.db",
+        "COURTYARD_DATABASE_URL": f"sqlite:///{tmp_path}/cli.db",
         "COURTYARD_DATA_DIR": str(tmp_path / "data"),
         "COURTYARD_ARGON2_TIME_COST": "1",
         "COURTYARD_ARGON2_MEMORY_COST_KIB": "64",

@@ -19,7 +19,7 @@ from courtyard.app import create_app
 from tests.conftest import PASSWORD, base_settings
 
 _ROOT = Path(tempfile.mkdtemp(prefix="courtyard-fuzz-"))
-app = create_app(base_settings(f"sqlite+aiosqlite:///{_ROOT}/fuzz.db", _ROOT / "data"))
+app = create_app(base_settings(f"sqlite:///{_ROOT}/fuzz.db", _ROOT / "data"))
 schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", app)
 schema.config.generation.update(
     modes=[schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE],

@@ -33,7 +33,7 @@ def heads() -> set[str]:
 async def empty_database_url(backend: str, tmp_path: Path) -> AsyncIterator[str]:
     """A database with nothing in it, on the backend under test."""
     if backend == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path}/empty.db"
+        yield f"sqlite:///{tmp_path}/empty.db"
         return
     name = f"courtyard_migrate_{uuid.uuid4().hex[:10]}"
     admin = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")

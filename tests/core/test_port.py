@@ -57,7 +57,7 @@ async def test_port_sqlite_to_postgres_keeps_everything(
     alice = await make_user("alice")
     await make_user("bob")
     await alice.update_profile(bio="moving house")
-    source_url = f"sqlite+aiosqlite:///{settings_path}"
+    source_url = f"sqlite:///{settings_path}"
 
     report = await port_database(source_url, empty_postgres)
 

@@ -74,7 +74,7 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "COURTYARD_ENV": "test",
         "COURTYARD_HOST": "127.0.0.1",
         "COURTYARD_PORT": str(port),
-        "COURTYARD_DATABASE_URL": f"sqlite+aiosqlite:///{data / 'courtyard.db'}",
+        "COURTYARD_DATABASE_URL": f"sqlite:///{data / 'courtyard.db'}",
         "COURTYARD_DATA_DIR": str(data),
         "COURTYARD_SECRET_KEY": "e2e-secret-key-that-is-long-enough-0123456789",
         "COURTYARD_ARGON2_TIME_COST": "1",

@@ -31,7 +31,7 @@ class Settings(BaseSettings):
 
     env: Environment = Environment.DEVELOPMENT
     secret_key: str = PLACEHOLDER_SECRET
-    database_url: str = "sqlite+aiosqlite:///./var/courtyard.db"
+    database_url: str = "sqlite:///./var/courtyard.db"
     redis_url: str | None = None
     # FULL: acknowledged writes survive a power cut. NORMAL trades that for speed (WAL keeps
     # the database consistent either way; only the last commits can be lost on power loss).
