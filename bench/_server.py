@@ -32,8 +32,7 @@ def running_server(database_url: str | None = None, **env: str) -> Iterator[tupl
                 "COURTYARD_ENV": "test",
                 "COURTYARD_SECRET_KEY": "bench-secret-key-that-is-long-enough-0123456789",
                 "COURTYARD_DATA_DIR": tmp,
-                "COURTYARD_DATABASE_URL": database_url
-                or f"sqlite:///{Path(tmp) / 'bench.db'}",
+                "COURTYARD_DATABASE_URL": database_url or f"sqlite:///{Path(tmp) / 'bench.db'}",
                 "COURTYARD_PORT": str(port),
                 "COURTYARD_LOG_LEVEL": "warning",
                 # A benchmark client logs in from one address many times.
