@@ -204,3 +204,29 @@ async def test_decide_records_every_non_allow_verdict(services: Services) -> Non
     assert sorted(d["verdict"] for d in recorded) == sorted(
         v.value for v in Verdict if v is not Verdict.ALLOW
     )
+
+
+class _RecordingPolicy:
+    """Allows everything and remembers what it was asked about."""
+
+    def __init__(self) -> None:
+        self.events: list[PolicyEvent] = []
+
+    async def evaluate(self, event: PolicyEvent) -> Decision:
+        self.events.append(event)
+        return Decision.allow()
+
+
+async def test_security_changes_pass_governance_too(
+    make_user: UserFactory, services: Services
+) -> None:
+    alice = await make_user("alice")
+    policy = _RecordingPolicy()
+    services.governance.policy = policy
+    await alice.two_factor_setup()
+    await alice.change_password(PASSWORD, "another long passphrase for alice")
+    await alice.logout()
+    actions = [
+        e.context.get("action") for e in policy.events if e.kind is EventKind.ACCOUNT_SECURITY
+    ]
+    assert actions == ["two_factor_setup", "password_change", "session_revoke"]

@@ -435,6 +435,7 @@ class AccountsService:
         ]
 
     async def revoke_session(self, actor: Actor, session_id: str) -> None:
+        await self._authorize_security(actor, "session_revoke", Capability.LOGIN)
         async with self._db.write() as tx:
             revoked = await store.revoke_session(tx.conn, actor.id, session_id, self._clock.now())
             if not revoked:
@@ -618,7 +619,7 @@ class AccountsService:
         )
         if weak:
             raise WeakPassword(weak, details={"field": "new_password", "reason": weak})
-        self._governance.capabilities(actor.standing).require(Capability.MANAGE_SECURITY)
+        await self._authorize_security(actor, "password_change", Capability.MANAGE_SECURITY)
         new_hash = await self._passwords.hash(new)
         now = self._clock.now()
         async with self._db.write() as tx:
@@ -633,10 +634,25 @@ class AccountsService:
                 target_id=actor.id,
             )
 
+    async def _authorize_security(self, actor: Actor, action: str, needs: Capability) -> None:
+        """Security settings carry no content, but they are writes: they pass governance too,
+        so a rule (or an enforcement step) can see and explain them like any other."""
+        await self._governance.authorize(
+            actor.standing,
+            needs,
+            PolicyEvent(
+                EventKind.ACCOUNT_SECURITY,
+                actor_id=actor.id,
+                subject_type="account",
+                subject_id=actor.id,
+                context={"action": action},
+            ),
+        )
+
     # -- two-factor --------------------------------------------------------------------------
 
     async def begin_two_factor(self, actor: Actor) -> TwoFactorSetupOut:
-        self._governance.capabilities(actor.standing).require(Capability.MANAGE_SECURITY)
+        await self._authorize_security(actor, "two_factor_setup", Capability.MANAGE_SECURITY)
         if actor.account.two_factor_enabled:
             raise Conflict("Two-factor authentication is already on.", code="two_factor_enabled")
         secret = pyotp.random_base32()
@@ -650,7 +666,7 @@ class AccountsService:
         return TwoFactorSetupOut(secret=secret, otpauth_uri=uri)
 
     async def enable_two_factor(self, actor: Actor, code: str) -> list[str]:
-        self._governance.capabilities(actor.standing).require(Capability.MANAGE_SECURITY)
+        await self._authorize_security(actor, "two_factor_enable", Capability.MANAGE_SECURITY)
         async with self._db.read() as conn:
             state = await store.get_totp_state(conn, actor.id)
         if state is None or state.totp_pending_secret is None:
@@ -677,7 +693,7 @@ class AccountsService:
         return codes
 
     async def disable_two_factor(self, actor: Actor, password: str, code: str) -> None:
-        self._governance.capabilities(actor.standing).require(Capability.MANAGE_SECURITY)
+        await self._authorize_security(actor, "two_factor_disable", Capability.MANAGE_SECURITY)
         async with self._db.read() as conn:
             password_hash = await store.get_password_hash(conn, actor.id)
         if not await self._passwords.verify(password_hash, password):
@@ -698,7 +714,7 @@ class AccountsService:
             )
 
     async def regenerate_recovery_codes(self, actor: Actor, code: str) -> list[str]:
-        self._governance.capabilities(actor.standing).require(Capability.MANAGE_SECURITY)
+        await self._authorize_security(actor, "recovery_codes", Capability.MANAGE_SECURITY)
         if not actor.account.two_factor_enabled:
             raise Conflict("Two-factor authentication is off.", code="two_factor_disabled")
         if not await self._verify_second_factor(actor.id, code, allow_recovery=False):
@@ -767,7 +783,7 @@ class AccountsService:
                 details={"current_version": self._settings.current_terms_version},
                 code="terms_version_unknown",
             )
-        self._governance.capabilities(actor.standing).require(Capability.LOGIN)
+        await self._authorize_security(actor, "terms_accept", Capability.LOGIN)
         async with self._db.write() as tx:
             await store.record_terms(tx.conn, actor.id, version, self._clock.now())
             await self._governance.audit(
@@ -792,7 +808,7 @@ class AccountsService:
     ) -> VerificationChallengeOut:
         if level is VerificationLevel.NONE:
             raise InvalidInput("Choose phone or identity.", details={"field": "level"})
-        self._governance.capabilities(actor.standing).require(Capability.MANAGE_SECURITY)
+        await self._authorize_security(actor, "verification_start", Capability.MANAGE_SECURITY)
         secret, dev_code = await self._verifier.start(level, claim)
         now = self._clock.now()
         challenge_id = new_id()
