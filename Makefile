@@ -29,8 +29,8 @@ migrate: $(STAMP) ## Apply database migrations
 migration: $(STAMP) ## Write a new Alembic revision from the stores' tables: make migration MSG="..."
 	$(BIN)/python -m courtyard.core.migrate "$(MSG)"
 
-test: $(STAMP) ## Run the whole test suite (PostgreSQL/Redis/browser when configured)
-	$(BIN)/pytest
+test: $(STAMP) ## Run the whole test suite (PostgreSQL/Redis/browser when configured), with coverage
+	$(BIN)/pytest --cov=courtyard --cov-report=term
 
 test-fast: $(STAMP) ## Run the suite without the browser tests
 	$(BIN)/pytest -m "not e2e"
