@@ -1,9 +1,10 @@
 """Benchmark: the authenticated-request path every API call pays, and the cost of a login.
 
-Starts a real server on loopback (SQLite; also PostgreSQL when COURTYARD_BENCH_POSTGRES_URL is
-set), registers users, then for a fixed duration sends authenticated GET /api/v1/me from
-concurrent clients, and separately measures logins (argon2id at production parameters).
-Bounded in time and count; sends traffic only to 127.0.0.1.
+Starts a real server on loopback (SQLite; also PostgreSQL when COURTYARD_BENCH_POSTGRES_URL
+names a server, in a scratch database created and dropped by the run), registers users, then
+for a fixed duration sends authenticated GET /api/v1/me from concurrent clients, and
+separately measures logins (argon2id at production parameters). Bounded in time and count;
+sends traffic only to 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -20,7 +21,13 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _server import percentile, process_cpu_seconds, process_rss_kib, running_server
+from _server import (
+    percentile,
+    process_cpu_seconds,
+    process_rss_kib,
+    running_server,
+    scratch_postgres,
+)
 
 PASSWORD = "bench passphrase that is long enough"  # noqa: S105 - a benchmark account
 
@@ -167,7 +174,8 @@ def main() -> None:
     rows = run_backend("sqlite", None, args)
     pg = os.environ.get("COURTYARD_BENCH_POSTGRES_URL")
     if pg:
-        rows += run_backend("postgresql", pg, args)
+        with scratch_postgres(pg) as url:
+            rows += run_backend("postgresql", url, args)
     header = (
         "backend",
         "workload",
