@@ -404,12 +404,10 @@ class AccountsService:
         """The actor behind a session token, or None if it is unknown, expired or revoked."""
         now = self._clock.now()
         async with self._db.read() as conn:
-            session = await store.find_live_session(conn, token_hash(token), now)
-            if session is None:
-                return None
-            account = await store.get_account(conn, session.account_id)
-        if account is None or account.state is AccountState.DELETED:
+            session = await store.find_session_account(conn, token_hash(token), now)
+        if session is None or session.account.state is AccountState.DELETED:
             return None
+        account = session.account
         if now - session.last_seen_at > SESSION_TOUCH_INTERVAL:
             async with self._db.write() as tx:
                 await store.touch_session(tx.conn, session.id, now)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -245,16 +246,47 @@ async def insert_session(
     )
 
 
-async def find_live_session(conn: Conn, token_hash: str, now: datetime) -> Row[Any] | None:
-    return (
+@dataclass(frozen=True, slots=True)
+class LiveSession:
+    id: str
+    csrf_token: str
+    last_seen_at: datetime
+    account: Account
+
+
+async def find_session_account(conn: Conn, token_hash: str, now: datetime) -> LiveSession | None:
+    """A live session and its account (with roles) in one query: every request pays for it."""
+    rows = (
         await conn.execute(
-            select(sessions).where(
+            select(
+                sessions.c.id.label("session_id"),
+                sessions.c.csrf_token,
+                sessions.c.last_seen_at,
+                accounts,
+                account_roles.c.role,
+            )
+            .select_from(
+                sessions.join(accounts, accounts.c.id == sessions.c.account_id).outerjoin(
+                    account_roles, account_roles.c.account_id == accounts.c.id
+                )
+            )
+            .where(
                 sessions.c.token_hash == token_hash,
                 sessions.c.revoked_at.is_(None),
                 sessions.c.expires_at > now,
             )
         )
-    ).first()
+    ).all()
+    if not rows:
+        return None
+    first = rows[0]
+    roles = [row.role for row in rows if row.role is not None]
+    return LiveSession(
+        id=first.session_id,
+        csrf_token=first.csrf_token,
+        last_seen_at=first.last_seen_at,
+        account=_account(first, roles),
+    )
 
 
 async def touch_session(conn: Conn, session_id: str, now: datetime) -> None:
@@ -460,14 +492,6 @@ async def get_challenge(conn: Conn, challenge_id: str, account_id: str) -> Row[A
             )
         )
     ).first()
-
-
-async def update_challenge(conn: Conn, challenge_id: str, **values: Any) -> None:
-    await conn.execute(
-        update(verification_challenges)
-        .where(verification_challenges.c.id == challenge_id)
-        .values(**values)
-    )
 
 
 async def count_challenge_attempt(
