@@ -129,8 +129,10 @@ async def test_a_restriction_with_an_end_lapses_at_that_time(
     assert (await gus.me())["state_until"] is not None
 
     clock.advance(days=3, seconds=1)
+    me = await gus.me()
+    assert (me["state"], me["state_until"]) == ("active", None)
     updated = await gus.update_profile(bio="free again")
-    assert updated["bio"] == "free again"
+    assert (updated["bio"], updated["state"]) == ("free again", "active")
 
 
 async def test_restored_account_can_edit_again(make_user: UserFactory, services: Services) -> None:

@@ -7,6 +7,7 @@ governance first (capabilities + decision).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import hmac
 import math
@@ -60,6 +61,7 @@ from courtyard.governance.model import (
     Capability,
     EventKind,
     PolicyEvent,
+    effective_state,
 )
 from courtyard.governance.service import GovernanceService
 
@@ -367,7 +369,9 @@ class AccountsService:
                 after={"ip_address": client.ip_address, "user_agent": client.user_agent},
             )
         return LoginOut(
-            account=AccountOut.of(account), session=session, device_token=self.device_token(account)
+            account=AccountOut.of(self.present(account)),
+            session=session,
+            device_token=self.device_token(account),
         )
 
     def device_token(self, account: Account) -> str:
@@ -407,11 +411,18 @@ class AccountsService:
             session = await store.find_session_account(conn, token_hash(token), now)
         if session is None or session.account.state is AccountState.DELETED:
             return None
-        account = session.account
+        account = self.present(session.account)
         if now - session.last_seen_at > SESSION_TOUCH_INTERVAL:
             async with self._db.write() as tx:
                 await store.touch_session(tx.conn, session.id, now)
         return Actor(account=account, session_id=session.id, csrf_token=session.csrf_token)
+
+    def present(self, account: Account) -> Account:
+        """The account as it applies now: a timed restriction that has ended shows as lifted."""
+        state = effective_state(account.standing, self._clock.now())
+        if state is account.state:
+            return account
+        return dataclasses.replace(account, state=state, state_until=None)
 
     async def logout(self, actor: Actor) -> None:
         await self.revoke_session(actor, actor.session_id)
@@ -576,7 +587,7 @@ class AccountsService:
             )
             account = await store.get_account(tx.conn, actor.id)
         assert account is not None
-        return account
+        return self.present(account)
 
     async def check_set_avatar(self, actor: Actor, data: bytes) -> Account:
         image = await asyncio.to_thread(
