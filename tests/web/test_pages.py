@@ -510,6 +510,18 @@ async def test_two_factor_setup_enable_login_and_disable(
     assert (done.status_code, done.headers["location"]) == (303, "/contacts")
 
     clock.advance(seconds=60)
+    fresh = await b.submit(
+        "/settings/security",
+        "/settings/security/two-factor/recovery-codes",
+        {"code": pyotp.TOTP(secret).at(clock.now())},
+    )
+    assert fresh.status_code == 200
+    listed = fresh.text.split('<ul class="codes">')[1].split("</ul>")[0]
+    new_codes = [part.split("</code>")[0] for part in listed.split("<code>")[1:]]
+    assert len(new_codes) == 10
+    assert not set(new_codes) & set(codes)  # the old set no longer counts
+
+    clock.advance(seconds=60)
     off = await b.submit(
         "/settings/security",
         "/settings/security/two-factor/disable",

@@ -442,6 +442,17 @@ async def two_factor_enable(ctx: MemberForm) -> Response:
     return _security_page(ctx, two_factor_enabled=True, recovery_codes=codes)
 
 
+@router.post("/settings/security/two-factor/recovery-codes")
+async def two_factor_recovery_codes(ctx: MemberForm) -> Response:
+    try:
+        data = CodeIn(code=ctx.text("code", strip=True))
+        codes = await ctx.services.accounts.regenerate_recovery_codes(ctx.me, data.code)
+    except (CourtyardError, ValidationError) as exc:
+        error = ctx.page_error(exc)
+        return _security_page(ctx, error.status, two_factor_error=error)
+    return _security_page(ctx, recovery_codes=codes)
+
+
 @router.post("/settings/security/two-factor/disable")
 async def two_factor_disable(ctx: MemberForm) -> Response:
     try:
