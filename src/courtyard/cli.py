@@ -102,7 +102,8 @@ def admin_create(
         help="Environment variable holding the password; prompted for when unset.",
     ),
 ) -> None:
-    """Create an operator account (or grant the role to an existing account)."""
+    """Create an operator account, or grant the role to an existing account (its password is
+    left as it is)."""
     password = os.environ.get(password_env)
     if password is None:
         if not sys.stdin.isatty():
