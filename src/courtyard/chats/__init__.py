@@ -1,0 +1,1 @@
+"""Chats: direct and group conversations, membership, messages."""

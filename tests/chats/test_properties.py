@@ -1,0 +1,261 @@
+"""Property tests of the group rules: random commands by random accounts against one group.
+
+After every step the invariants a stored group must satisfy are checked directly, written from
+the product's rules rather than from the implementation: one owner, caps never exceeded, no
+role without membership, outsiders change nothing but their own admission, ownership moves only
+by proposal and acceptance, and a dissolved group never changes again.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from courtyard.chats.model import (
+    AcceptInvitation,
+    AcceptTransfer,
+    ApproveInvitation,
+    CancelInvitation,
+    Command,
+    ConversationDissolved,
+    ConversationSettings,
+    CreateInviteLink,
+    DeclineInvitation,
+    DeclineTransfer,
+    DemoteAdmin,
+    Dissolve,
+    GroupState,
+    Invite,
+    JoinByLink,
+    Leave,
+    MuteMember,
+    PromoteAdmin,
+    ProposeTransfer,
+    RejectInvitation,
+    RemoveMember,
+    RevokeInviteLink,
+    Role,
+    SetAnnouncement,
+    SetName,
+    SetNickname,
+    SetOwnerApproval,
+    UnmuteMember,
+    apply,
+    create_group,
+)
+from courtyard.core.errors import CourtyardError
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+ACCOUNTS = ("o", "a", "b", "c", "d", "e", "x")
+FRIENDS = frozenset(ACCOUNTS) - {"x"}  # "x" is nobody's friend
+ADMISSIONS = (AcceptInvitation, DeclineInvitation, JoinByLink)  # what an outsider may do
+
+texts = st.sampled_from(("", "  ", "Hello", "New name", "x" * 70, "bad\x00text"))
+durations = st.sampled_from([timedelta(0), timedelta(minutes=30), timedelta(hours=3)])
+
+
+def people(state: GroupState) -> st.SearchStrategy[str]:
+    """Anyone, but members, the owner, a proposed owner and open invitees come up more often:
+    commands by random outsiders mostly bounce, and the interesting paths need insiders."""
+    likely = [*state.members, state.conversation.owner_id or "o"]
+    likely += [i.invitee_id for i in state.invitations.values() if i.is_open]
+    if state.conversation.proposed_owner_id:
+        likely.append(state.conversation.proposed_owner_id)
+    return st.sampled_from(sorted(likely) * 3 + list(ACCOUNTS))
+
+
+def outsiders(state: GroupState) -> st.SearchStrategy[str]:
+    """Mostly accounts that are not members (the ones a way in can admit), sometimes anyone."""
+    outside = [a for a in ACCOUNTS if a not in state.members]
+    return st.sampled_from(outside * 3 + list(ACCOUNTS))
+
+
+def draw_command(data: st.DataObject, state: GroupState) -> Command:
+    """A command that refers to the group's real invitations and links (or to new ones).
+
+    Drawn field by field rather than from a ``one_of`` of builders: rebuilding two dozen
+    strategies at every step made the test several times slower."""
+    who, newcomer = people(state), outsiders(state)
+    fresh_invitation = f"i{len(state.invitations)}"
+    open_invitations = [key for key, i in state.invitations.items() if i.is_open]
+    invitations = st.sampled_from([*open_invitations * 3, *state.invitations, fresh_invitation])
+    links = st.sampled_from([*state.invite_links, f"l{len(state.invite_links)}"])
+    proposed = state.conversation.proposed_owner_id
+    actors = {
+        AcceptInvitation: newcomer,
+        DeclineInvitation: newcomer,
+        JoinByLink: newcomer,
+        AcceptTransfer: st.sampled_from([proposed, proposed]) | who if proposed else who,
+    }
+    arguments: dict[type[Any], tuple[st.SearchStrategy[Any], ...]] = {
+        Leave: (),
+        AcceptTransfer: (),
+        DeclineTransfer: (),
+        Dissolve: (),
+        Invite: (st.just(fresh_invitation) | invitations, newcomer, st.just(FRIENDS)),
+        **dict.fromkeys(INVITATION_COMMANDS, (invitations,)),
+        **dict.fromkeys(LINK_COMMANDS, (links,)),
+        MuteMember: (who, durations),
+        SetName: (texts,),
+        SetAnnouncement: (texts,),
+        SetNickname: (st.none() | texts,),
+        SetOwnerApproval: (st.booleans(),),
+    }
+    kind = data.draw(st.sampled_from(KINDS), label="kind")
+    actor = data.draw(actors.get(kind, who), label="actor")
+    # The rest act on one member: remove, unmute, promote, demote, propose a transfer.
+    command: Command = kind(actor, *(data.draw(s) for s in arguments.get(kind, (who,))))
+    return command
+
+
+INVITATION_COMMANDS = {
+    ApproveInvitation,
+    RejectInvitation,
+    AcceptInvitation,
+    DeclineInvitation,
+    CancelInvitation,
+}
+LINK_COMMANDS = {CreateInviteLink, RevokeInviteLink, JoinByLink}
+COMMANDS: list[type[Any]] = [
+    Invite,
+    *sorted(INVITATION_COMMANDS, key=lambda kind: kind.__name__),
+    *sorted(LINK_COMMANDS, key=lambda kind: kind.__name__),
+    RemoveMember,
+    MuteMember,
+    UnmuteMember,
+    PromoteAdmin,
+    DemoteAdmin,
+    Leave,
+    ProposeTransfer,
+    AcceptTransfer,
+    DeclineTransfer,
+    SetName,
+    SetAnnouncement,
+    SetNickname,
+    SetOwnerApproval,
+]
+# Ways in come up more often, since most of them need a few steps of set-up to succeed, and
+# dissolving less often, since it ends the interesting part of a run.
+KINDS = [*COMMANDS, *COMMANDS, Invite, ApproveInvitation, AcceptInvitation, JoinByLink, Dissolve]
+
+
+group_settings = st.builds(
+    ConversationSettings,
+    member_cap=st.integers(3, 5),
+    admin_cap=st.sampled_from([0, 1, 2, 2]),
+    owner_approval=st.booleans(),
+    invite_accept_threshold=st.integers(1, 4),
+    invite_link_max_members=st.integers(2, 7),
+    invite_link_ttl=st.just(timedelta(days=1)),
+)
+waits = st.sampled_from(  # mostly quick steps; sometimes long enough for mutes and links to end
+    [
+        timedelta(0),
+        timedelta(minutes=1),
+        timedelta(minutes=30),
+        timedelta(hours=3),
+        timedelta(days=2),
+    ]
+)
+
+
+def check_invariants(state: GroupState) -> None:
+    conversation = state.conversation
+    settings = conversation.settings
+    owners = state.with_role(Role.OWNER)
+    if conversation.dissolved_at is None:
+        assert [m.account_id for m in owners] == [conversation.owner_id]
+    assert len(state.with_role(Role.ADMIN)) <= settings.admin_cap
+    assert len(state.members) <= settings.member_cap
+    assert all(key == m.account_id for key, m in state.members.items())
+    assert conversation.owner_id in state.members  # the owner's role lives on a membership
+    proposed = conversation.proposed_owner_id
+    assert proposed is None or state.members[proposed].role is not Role.OWNER
+    for invitation in state.invitations.values():
+        if invitation.is_open:
+            assert invitation.invitee_id not in state.members
+            assert invitation.inviter_id in state.members
+
+
+def check_outsider_changed_only_own_admission(
+    before: GroupState, after: GroupState, command: Command
+) -> None:
+    """An outsider may only get themselves in (or answer their own card); nothing else moves."""
+    actor = command.actor_id
+    assert isinstance(command, ADMISSIONS), f"{command} by an outsider changed the group"
+    assert after.conversation == before.conversation
+    assert after.invite_links == before.invite_links
+    assert {k: v for k, v in after.members.items() if k != actor} == dict(before.members)
+    if actor in after.members:
+        assert after.members[actor].role is Role.MEMBER
+    for key, invitation in after.invitations.items():
+        if invitation.invitee_id != actor:
+            assert before.invitations[key] == invitation
+
+
+def check_step(before: GroupState, after: GroupState, command: Command) -> None:
+    check_invariants(after)
+    if command.actor_id not in before.members and after != before:
+        check_outsider_changed_only_own_admission(before, after, command)
+    if isinstance(command, Leave | RemoveMember):
+        gone = command.actor_id if isinstance(command, Leave) else command.target_id
+        assert gone not in after.members
+        assert after.conversation.proposed_owner_id != gone
+    if isinstance(command, RemoveMember):  # removal goes down the ranks only
+        actor_role, target_role = (
+            before.members[a].role for a in (command.actor_id, command.target_id)
+        )
+        assert (actor_role, target_role) in {
+            (Role.OWNER, Role.ADMIN),
+            (Role.OWNER, Role.MEMBER),
+            (Role.ADMIN, Role.MEMBER),
+        }
+    if isinstance(command, JoinByLink):  # links stop admitting once the group is big
+        assert len(before.members) < before.conversation.settings.invite_link_max_members
+    old_owner, new_owner = before.conversation.owner_id, after.conversation.owner_id
+    if new_owner != old_owner:
+        assert isinstance(command, AcceptTransfer)
+        assert new_owner == command.actor_id == before.conversation.proposed_owner_id
+        assert after.members[old_owner or ""].role is Role.MEMBER
+    for account_id, member in after.members.items():
+        earlier = before.members.get(account_id)
+        if earlier is None:  # a newcomer starts as a plain member
+            assert member.role is Role.MEMBER
+        elif earlier.role is not member.role:
+            assert isinstance(command, PromoteAdmin | DemoteAdmin | AcceptTransfer)
+
+
+@settings(deadline=None, max_examples=1000)
+@given(group_settings, st.sampled_from(["a", "ab"]), st.data())
+def test_group_invariants_hold_after_every_command(
+    config: ConversationSettings, initial: str, data: st.DataObject
+) -> None:
+    state = create_group(
+        conversation_id="g",
+        owner_id="o",
+        name="Group",
+        member_ids=list(initial),
+        friends=FRIENDS,
+        now=T0,
+        settings=config,
+    ).state
+    check_invariants(state)
+    now = T0
+    for _ in range(data.draw(st.integers(0, 60), label="steps")):
+        command = draw_command(data, state)
+        now += data.draw(waits, label="wait")
+        dissolved = state.conversation.dissolved_at is not None
+        try:
+            after = apply(state, command, now).state
+        except ConversationDissolved:
+            assert dissolved
+            continue
+        except CourtyardError:
+            assert not dissolved
+            continue
+        assert not dissolved, "a dissolved group changed"
+        check_step(state, after, command)
+        state = after
