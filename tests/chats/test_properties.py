@@ -3,7 +3,8 @@
 After every step the invariants a stored group must satisfy are checked directly, written from
 the product's rules rather than from the implementation: one owner, caps never exceeded, no
 role without membership, outsiders change nothing but their own admission, ownership moves only
-by proposal and acceptance, and a dissolved group never changes again.
+by proposal and acceptance, and a dissolved group never changes again. The message rules get
+a few properties of their own at the end.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from courtyard.chats.model import (
     Invite,
     JoinByLink,
     Leave,
+    Mentions,
     MuteMember,
     PromoteAdmin,
     ProposeTransfer,
@@ -44,9 +46,13 @@ from courtyard.chats.model import (
     SetOwnerApproval,
     UnmuteMember,
     apply,
+    check_text,
     create_group,
+    direct_key,
+    parse_mentions,
 )
 from courtyard.core.errors import CourtyardError
+from courtyard.core.text import text_problem
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 ACCOUNTS = ("o", "a", "b", "c", "d", "e", "x")
@@ -259,3 +265,59 @@ def test_group_invariants_hold_after_every_command(
         assert not dissolved, "a dissolved group changed"
         check_step(state, after, command)
         state = after
+
+
+# ---- message rules -------------------------------------------------------------------------
+
+names = st.dictionaries(
+    st.text(st.characters(categories=["L", "N"]), min_size=1, max_size=6),
+    st.sampled_from(ACCOUNTS),
+    max_size=5,
+)
+
+
+@settings(deadline=None)
+@given(st.text(max_size=60), names)
+def test_mentions_name_only_members(text: str, members_by_name: dict[str, str]) -> None:
+    mentions = parse_mentions(text, members_by_name)
+    assert mentions.account_ids <= set(members_by_name.values())
+    if "@" not in text:
+        assert mentions == Mentions()
+
+
+@settings(deadline=None)
+@given(names, st.data())
+def test_every_member_can_be_mentioned(
+    members_by_name: dict[str, str], data: st.DataObject
+) -> None:
+    if not members_by_name:
+        return
+    name = data.draw(st.sampled_from(sorted(members_by_name)))
+    mentions = parse_mentions(f"hi @{name} !", members_by_name)
+    # Another member whose name is a longer match may win, but someone is always mentioned.
+    assert mentions.account_ids or mentions.everyone
+
+
+@settings(deadline=None)
+@given(st.text(max_size=30), st.integers(1, 20), st.booleans())
+def test_accepted_text_is_within_limits(text: str, limit: int, attachments: bool) -> None:
+    config = ConversationSettings(message_max_chars=limit)
+    try:
+        stored = check_text(text, config, has_attachments=attachments)
+    except CourtyardError:
+        return
+    assert len(stored) <= limit
+    assert attachments or stored.strip()
+    assert text_problem(stored, multiline=True) is None
+
+
+account_ids = st.text("0123456789ABCDEFGHJKMNPQRSTVWXYZ", min_size=1, max_size=4)  # id alphabet
+
+
+@settings(deadline=None)
+@given(account_ids, account_ids, account_ids, account_ids)
+def test_direct_key_names_one_unordered_pair(a: str, b: str, c: str, d: str) -> None:
+    if a == b or c == d:
+        return
+    assert direct_key(a, b) == direct_key(b, a)
+    assert (direct_key(a, b) == direct_key(c, d)) == ({a, b} == {c, d})
