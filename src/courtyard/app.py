@@ -18,6 +18,7 @@ from courtyard.core.bus import Bus, RedisBus
 from courtyard.core.clock import Clock
 from courtyard.core.config import Settings
 from courtyard.core.http import BodySizeLimit, install_error_handlers
+from courtyard.realtime import api as realtime_api
 from courtyard.web import pages as web_pages
 
 
@@ -30,7 +31,11 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with build_services(settings, clock=clock, bus=bus) as services:
             app.state.services = services
-            yield
+            await services.tailer.start()
+            try:
+                yield
+            finally:
+                await services.tailer.stop()
 
     app = FastAPI(
         title="Courtyard",
@@ -44,6 +49,7 @@ def create_app(
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.include_router(accounts_api.router)
     app.include_router(contacts_api.router)
+    app.include_router(realtime_api.router)
     web_pages.install(app)
 
     @app.get("/healthz", tags=["operations"], summary="The process is up")

@@ -67,6 +67,8 @@ def serve(
         port=bind_port,
         log_level=os.environ.get("COURTYARD_LOG_LEVEL", "info"),
         proxy_headers=True,
+        # The sans-I/O websockets implementation (the legacy one is deprecated upstream).
+        ws="websockets-sansio",
         forwarded_allow_ips=os.environ.get("COURTYARD_FORWARDED_ALLOW_IPS", "127.0.0.1"),
     )
 

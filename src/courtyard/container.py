@@ -21,6 +21,8 @@ from courtyard.core.db import Database
 from courtyard.core.media import LocalMediaStore, MediaStore
 from courtyard.core.migrate import ensure_schema
 from courtyard.governance.service import GovernanceService
+from courtyard.realtime.service import RealtimeService
+from courtyard.realtime.tailer import StreamTailer
 
 
 @dataclass
@@ -31,6 +33,8 @@ class Services:
     bus: Bus
     media: MediaStore
     governance: GovernanceService
+    realtime: RealtimeService
+    tailer: StreamTailer
     accounts: AccountsService
     contacts: ContactsService
 
@@ -48,6 +52,10 @@ async def build_services(
             bus = RedisBus(settings.redis_url) if settings.redis_url else InProcessBus()
         media = LocalMediaStore(settings.media_dir)
         governance = GovernanceService(db, clock)
+        realtime = RealtimeService(db, bus, clock, governance)
+        # Built here, started by the HTTP server's lifespan (the CLI does not tail the stream).
+        tailer = StreamTailer(db, bus, poll_seconds=settings.stream_poll_seconds)
+        realtime.local_wake = tailer.wake
         accounts = AccountsService(
             settings=settings,
             db=db,
@@ -57,7 +65,12 @@ async def build_services(
             verifier=LocalDevelopmentVerifier(),
         )
         contacts = ContactsService(
-            settings=settings, db=db, clock=clock, bus=bus, governance=governance, accounts=accounts
+            settings=settings,
+            db=db,
+            clock=clock,
+            realtime=realtime,
+            governance=governance,
+            accounts=accounts,
         )
         yield Services(
             settings=settings,
@@ -66,6 +79,8 @@ async def build_services(
             bus=bus,
             media=media,
             governance=governance,
+            realtime=realtime,
+            tailer=tailer,
             accounts=accounts,
             contacts=contacts,
         )

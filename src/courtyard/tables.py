@@ -4,5 +4,6 @@ from courtyard.accounts import store as accounts_store
 from courtyard.contacts import store as contacts_store
 from courtyard.core import store as core_store
 from courtyard.governance import store as governance_store
+from courtyard.realtime import store as realtime_store
 
-__all__ = ["accounts_store", "contacts_store", "core_store", "governance_store"]
+__all__ = ["accounts_store", "contacts_store", "core_store", "governance_store", "realtime_store"]

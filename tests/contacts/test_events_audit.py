@@ -1,4 +1,5 @@
-"""Events after commit (and never on failure), audit rows, governance, query counts."""
+"""Events in the stream with the write (and never on failure), audit rows, governance, query
+counts. That these events reach the WebSocket is tested in tests/realtime."""
 
 from __future__ import annotations
 
@@ -12,10 +13,9 @@ from sqlalchemy import event
 from courtyard.accounts import store as accounts_store
 from courtyard.client import ApiError, CourtyardClient
 from courtyard.container import Services
-from courtyard.core import json
-from courtyard.core.bus import Subscription, account_channel
 from courtyard.governance.model import Decision, PolicyEvent, RuleHit, Verdict
 from courtyard.governance.store import list_audit_for_target
+from courtyard.realtime import store as realtime_store
 from tests.conftest import UserFactory
 
 
@@ -24,20 +24,28 @@ def me(client: CourtyardClient) -> dict[str, str]:
     return account
 
 
-async def subscribe(services: Services, client: CourtyardClient) -> Subscription:
-    return await services.bus.subscribe(account_channel(me(client)["id"]))
+class Inbox:
+    """The stream events of one account, read from the ``events`` table after a position."""
+
+    def __init__(self, services: Services, account_id: str, cursor: int) -> None:
+        self.services = services
+        self.account_id = account_id
+        self.cursor = cursor
 
 
-def drain(sub: Subscription) -> list[dict[str, Any]]:
-    """Events already delivered. After-commit hooks run before the service call returns, so
-    by the time a client call has answered, its events are in the queue."""
-    queue = cast(Any, sub).queue  # the in-process bus's subscription
-    found = []
-    while not queue.empty():
-        item = queue.get_nowait()
-        if item is not None:
-            found.append(json.loads(item))
-    return found
+async def subscribe(services: Services, client: CourtyardClient) -> Inbox:
+    async with services.db.read() as conn:
+        cursor = await realtime_store.last_stream_id(conn)
+    return Inbox(services, me(client)["id"], cursor)
+
+
+async def drain(inbox: Inbox) -> list[dict[str, Any]]:
+    """Events appended since the last drain, as ``{"type": kind, **data}``. They are committed
+    with the write, so by the time a client call has answered, they are in the stream."""
+    events = await inbox.services.realtime.events_for(inbox.account_id, inbox.cursor, 1000)
+    if events:
+        inbox.cursor = events[-1].id
+    return [{"type": e.kind, **e.payload} for e in events]
 
 
 async def befriend(a: CourtyardClient, b: CourtyardClient) -> None:
@@ -52,24 +60,26 @@ async def test_request_lifecycle_events(make_user: UserFactory, services: Servic
     to_bob = await subscribe(services, bob)
 
     sent = await alice.send_friend_request(handle="bob", message="hello")
-    [received] = drain(to_bob)
+    [received] = await drain(to_bob)
     assert received["type"] == "contacts.request.received"
     assert received["request"]["id"] == sent["id"]
     assert received["request"]["message"] == "hello"
     assert received["request"]["direction"] == "incoming"
     assert received["request"]["from"]["handle"] == "alice"
-    assert drain(to_alice) == []
+    assert await drain(to_alice) == []
 
     await bob.accept_request(sent["id"])
-    [accepted] = drain(to_alice)
+    [accepted] = await drain(to_alice)
     assert accepted["type"] == "contacts.request.accepted"
     assert accepted["request_id"] == sent["id"]
     assert accepted["friend"]["profile"]["handle"] == "bob"
-    assert drain(to_bob) == []
+    assert await drain(to_bob) == []
 
     await alice.remove_friend(me(bob)["id"])
-    assert drain(to_bob) == [{"type": "contacts.friend.removed", "account_id": me(alice)["id"]}]
-    assert drain(to_alice) == []
+    assert await drain(to_bob) == [
+        {"type": "contacts.friend.removed", "account_id": me(alice)["id"]}
+    ]
+    assert await drain(to_alice) == []
 
 
 async def test_decline_is_announced_ignore_is_not(
@@ -83,15 +93,19 @@ async def test_decline_is_announced_ignore_is_not(
     await bob.decline_request(first["id"])
     second = await alice.send_friend_request(handle="bob")
     await bob.ignore_request(second["id"])
-    assert drain(to_alice) == [{"type": "contacts.request.declined", "request_id": first["id"]}]
+    assert await drain(to_alice) == [
+        {"type": "contacts.request.declined", "request_id": first["id"]}
+    ]
     # The ignored request can still be withdrawn, but bob no longer lists it: no event for him.
-    drain(to_bob)
+    await drain(to_bob)
     await alice.cancel_request(second["id"])
-    assert drain(to_bob) == []
+    assert await drain(to_bob) == []
     third = await alice.send_friend_request(handle="bob")
-    drain(to_bob)
+    await drain(to_bob)
     await alice.cancel_request(third["id"])
-    assert drain(to_bob) == [{"type": "contacts.request.cancelled", "request_id": third["id"]}]
+    assert await drain(to_bob) == [
+        {"type": "contacts.request.cancelled", "request_id": third["id"]}
+    ]
 
 
 async def test_mutual_request_announces_acceptance(
@@ -102,7 +116,7 @@ async def test_mutual_request_announces_acceptance(
     to_alice = await subscribe(services, alice)
     first = await alice.send_friend_request(handle="bob")
     await bob.send_friend_request(handle="alice")
-    [accepted] = drain(to_alice)
+    [accepted] = await drain(to_alice)
     assert (accepted["type"], accepted["request_id"]) == ("contacts.request.accepted", first["id"])
 
 
@@ -116,12 +130,12 @@ async def test_a_block_is_never_published_to_the_blocked(
     await alice.send_friend_request(handle="carol")
     to_bob = await subscribe(services, bob)
     to_carol = await subscribe(services, carol)
-    drain(to_carol)
+    await drain(to_carol)
     await alice.block(me(bob)["id"])
     await alice.block(me(carol)["id"])
     await alice.unblock(me(bob)["id"])
-    assert drain(to_bob) == []
-    assert drain(to_carol) == []
+    assert await drain(to_bob) == []
+    assert await drain(to_carol) == []
 
 
 async def test_no_event_when_the_write_fails(make_user: UserFactory, services: Services) -> None:
@@ -133,7 +147,7 @@ async def test_no_event_when_the_write_fails(make_user: UserFactory, services: S
         await alice.send_friend_request(handle="bob")  # already friends
     with pytest.raises(ApiError):
         await alice.remove_friend("01ARZ3NDEKTSV4RRFFQ69G5FAV")
-    assert drain(to_bob) == []
+    assert await drain(to_bob) == []
 
 
 async def test_no_event_escapes_a_rolled_back_transaction(
@@ -152,7 +166,7 @@ async def test_no_event_escapes_a_rolled_back_transaction(
     with pytest.raises(RuntimeError):
         await services.contacts.check_send_request(actor, handle="bob", message="hi")
     monkeypatch.undo()
-    assert drain(to_bob) == []
+    assert await drain(to_bob) == []
     assert (await bob.friend_requests())["items"] == []
     assert (await alice.friend_requests("outgoing"))["items"] == []
 

@@ -17,10 +17,8 @@ from courtyard.core.bus import (
     InProcessBus,
     RedisBus,
     Subscription,
-    account_channel,
-    publish_after_commit,
 )
-from courtyard.core.db import Database
+from courtyard.core.db import Database, Tx
 from courtyard.governance.store import audit_log, insert_audit
 
 
@@ -39,6 +37,15 @@ async def next_message(sub: Subscription, wait: float = 2.0) -> bytes | None:
         return await asyncio.wait_for(iterator.__anext__(), wait)
     except (TimeoutError, StopAsyncIteration):
         return None
+
+
+def publish_after_commit(tx: Tx, bus: Bus, channel: str, event: dict[str, object]) -> None:
+    payload = json.dumps(event)
+
+    async def publish() -> None:
+        await bus.publish(channel, payload)
+
+    tx.after_commit(publish)
 
 
 async def publish_then_fail(db: Database, bus: Bus, channel: str, event: dict[str, object]) -> None:
@@ -141,7 +148,7 @@ async def test_hooks_run_in_registration_order(services: Services) -> None:
 async def test_events_reach_subscribers_only_when_the_write_commits(services: Services) -> None:
     bus = services.bus
     assert isinstance(bus, InProcessBus)
-    channel = account_channel("A" * 26)
+    channel = "test:" + "A" * 26
     sub = await bus.subscribe(channel)
     try:
         with pytest.raises(Boom):

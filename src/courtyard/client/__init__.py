@@ -5,10 +5,11 @@ from __future__ import annotations
 from courtyard.client._base import ApiError
 from courtyard.client.accounts import AccountsClient
 from courtyard.client.contacts import ContactsClient
+from courtyard.client.realtime import RealtimeClient, StreamClient, StreamError
 
 
-class CourtyardClient(AccountsClient, ContactsClient):
+class CourtyardClient(AccountsClient, ContactsClient, RealtimeClient):
     """One client with every pillar's calls."""
 
 
-__all__ = ["ApiError", "CourtyardClient"]
+__all__ = ["ApiError", "CourtyardClient", "StreamClient", "StreamError"]

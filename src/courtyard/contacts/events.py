@@ -1,5 +1,6 @@
-"""Realtime payloads of the contacts pillar, published on the recipient's account channel
-after commit. A block is never published to the blocked account."""
+"""Realtime payloads of the contacts pillar, appended to the event stream for the recipient
+(``type`` becomes the event's kind, the rest its data). A block is never announced to the
+blocked account."""
 
 from __future__ import annotations
 

@@ -60,7 +60,6 @@ from courtyard.contacts.model import (
     request_not_found,
     transition,
 )
-from courtyard.core.bus import Bus, account_channel, publish_after_commit
 from courtyard.core.clock import Clock
 from courtyard.core.config import Settings
 from courtyard.core.db import Conn, Database, Tx, is_unique_violation
@@ -70,6 +69,8 @@ from courtyard.core.pagination import Page, clamp_limit, decode_cursor, encode_c
 from courtyard.core.store import recall_result, remember_result
 from courtyard.governance.model import AccountState, Capability, EventKind, PolicyEvent
 from courtyard.governance.service import GovernanceService
+from courtyard.realtime.model import EventDraft
+from courtyard.realtime.service import RealtimeService
 
 REQUEST_SCOPE = "contacts:request"
 LABEL_SCOPE = "contacts:label"
@@ -103,14 +104,14 @@ class ContactsService:
         settings: Settings,
         db: Database,
         clock: Clock,
-        bus: Bus,
+        realtime: RealtimeService,
         governance: GovernanceService,
         accounts: AccountsService,
     ) -> None:
         self._settings = settings
         self._db = db
         self._clock = clock
-        self._bus = bus
+        self._realtime = realtime
         self._governance = governance
         self._accounts = accounts
 
@@ -184,8 +185,12 @@ class ContactsService:
             after=after,
         )
 
-    def _publish(self, tx: Tx, account_id: str, event: dict[str, Any]) -> None:
-        publish_after_commit(tx, self._bus, account_channel(account_id), event)
+    async def _publish(self, tx: Tx, account_id: str, event: dict[str, Any]) -> None:
+        """Append an event for ``account_id`` to the stream, in ``tx`` (gone if it rolls back)."""
+        payload = dict(event)
+        kind = payload.pop("type")
+        draft = EventDraft(kind=kind, payload=payload, account_id=account_id)
+        await self._realtime.append(tx, [draft])
 
     # -- profiles and lookup -----------------------------------------------------------------
 
@@ -335,9 +340,11 @@ class ContactsService:
                 if mutual:
                     assert stored.b_to_a_id is not None
                     friend = FriendOut(profile=me, remark=None, labels=[], since=now)
-                    self._publish(tx, target.id, events.request_accepted(stored.b_to_a_id, friend))
+                    await self._publish(
+                        tx, target.id, events.request_accepted(stored.b_to_a_id, friend)
+                    )
                 else:
-                    self._publish(tx, target.id, events.request_received(out))
+                    await self._publish(tx, target.id, events.request_received(out))
                 await self._audit(
                     tx,
                     actor,
@@ -470,7 +477,7 @@ class ContactsService:
             friend = FriendOut(
                 profile=PublicProfileOut.of(actor.account), remark=None, labels=[], since=now
             )
-            self._publish(tx, sender.id, events.request_accepted(request.id, friend))
+            await self._publish(tx, sender.id, events.request_accepted(request.id, friend))
             await self._audit(
                 tx,
                 actor,
@@ -518,7 +525,7 @@ class ContactsService:
             t = transition(stored.pair, op)
             await self._apply(tx.conn, actor.id, request.from_id, stored, t, now)
             if op is Op.DECLINE:
-                self._publish(tx, request.from_id, events.request_declined(request.id))
+                await self._publish(tx, request.from_id, events.request_declined(request.id))
             await self._audit(
                 tx,
                 actor,
@@ -552,7 +559,7 @@ class ContactsService:
             t = transition(stored.pair, Op.CANCEL)
             await self._apply(tx.conn, actor.id, request.to_id, stored, t, now)
             if stored.pair.a_to_b is RequestStatus.PENDING:  # an ignored one is not in their list
-                self._publish(tx, request.to_id, events.request_cancelled(request.id))
+                await self._publish(tx, request.to_id, events.request_cancelled(request.id))
             await self._audit(
                 tx,
                 actor,
@@ -708,7 +715,7 @@ class ContactsService:
             stored = await store.load_pair(tx.conn, actor.id, friend_id)
             t = transition(stored.pair, Op.REMOVE)
             await self._apply(tx.conn, actor.id, friend_id, stored, t, now)
-            self._publish(tx, friend_id, events.friend_removed(actor.id))
+            await self._publish(tx, friend_id, events.friend_removed(actor.id))
             await self._audit(tx, actor, "contacts:friend:remove", "account", friend_id)
 
     # -- blocks ------------------------------------------------------------------------------

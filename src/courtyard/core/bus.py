@@ -1,8 +1,9 @@
 """The event bus: in-process on one node, Redis pub/sub across many.
 
-Services never publish directly: they register a publication on the transaction
-(``Tx.after_commit``) so an event can never escape a rolled-back write. The bus carries
-bytes; the realtime layer decides the payload format.
+The bus carries small wake-ups, not events: realtime events are rows of the durable stream
+(``courtyard.realtime``), appended in the writing transaction; after the commit the writer
+publishes the new stream position on the channel ``stream`` so every node's tailer reads
+it. Anything published about a write goes out from ``Tx.after_commit``, never before.
 """
 
 from __future__ import annotations
@@ -13,9 +14,6 @@ import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
-
-from courtyard.core import json
-from courtyard.core.db import Tx
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +77,7 @@ class InProcessBus:
         subs = self._subscribers.get(channel)
         if subs is not None:
             subs.discard(sub)
-            if not subs:  # one channel per account: keep only those someone listens to
+            if not subs:  # keep only the channels someone listens to
                 del self._subscribers[channel]
 
     def channel_count(self) -> int:
@@ -127,17 +125,3 @@ class RedisBus:
 
     async def close(self) -> None:
         await self._client.aclose()
-
-
-def publish_after_commit(tx: Tx, bus: Bus, channel: str, event: dict[str, Any]) -> None:
-    """Schedule an event for publication once ``tx`` has committed."""
-    payload = json.dumps(event)
-
-    async def _publish() -> None:
-        await bus.publish(channel, payload)
-
-    tx.after_commit(_publish)
-
-
-def account_channel(account_id: str) -> str:
-    return f"account:{account_id}"

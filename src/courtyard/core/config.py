@@ -66,6 +66,16 @@ class Settings(BaseSettings):
     friend_request_message_max: int = 200
     labels_per_account_max: int = 200
 
+    # Realtime stream (docs/events.md)
+    ws_heartbeat_seconds: float = Field(default=25.0, gt=0)
+    ws_idle_timeout_seconds: float = Field(default=75.0, gt=0)
+    ws_auth_timeout_seconds: float = Field(default=10.0, gt=0)
+    # How often a connection's session and capabilities are checked again.
+    ws_reauth_seconds: float = Field(default=60.0, gt=0)
+    ws_send_queue_max: int = Field(default=1000, ge=1)
+    # The tailer's safety-net poll, in case a wake-up is lost.
+    stream_poll_seconds: float = Field(default=1.0, gt=0)
+
     # HTTP
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     # Unset: secure cookies in production, plain cookies elsewhere (http://localhost works).

@@ -1,0 +1,296 @@
+"""The WebSocket gateway at ``/api/v1/stream`` (protocol: docs/events.md).
+
+A connection authenticates (session cookie on the upgrade, or a first ``auth`` frame with a
+bearer token), registers with a cursor, gets the missed events replayed from the database and
+then live events from this node's tailer. The tailer hands each connection an already
+serialised frame through ``deliver``, which never blocks: frames wait in a bounded queue, and
+a connection whose queue overflows is closed with 4409 ("resync") so a slow reader never holds
+up the tailer or anyone else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from typing import Any
+from urllib.parse import urlsplit
+
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from courtyard.accounts.model import Actor
+from courtyard.container import Services
+from courtyard.core import json
+from courtyard.governance.model import Capability
+from courtyard.realtime.model import event_frame
+
+log = logging.getLogger(__name__)
+
+SESSION_COOKIE = "cy_session"
+
+# Close codes (docs/events.md).
+CLOSE_NORMAL = 1000
+CLOSE_GOING_AWAY = 1001
+CLOSE_PROTOCOL = 4400
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_IDLE = 4408
+CLOSE_RESYNC = 4409
+
+REPLAY_BATCH = 500
+PING = json.dumps_str({"type": "ping"})
+
+
+class ProtocolError(Exception):
+    def __init__(self, close_code: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.close_code = close_code
+        self.code = code
+        self.message = message
+
+
+class StreamConnection:
+    """One registered socket: its account, its bounded send queue, its acknowledged position."""
+
+    def __init__(self, actor: Actor, token: str, queue_max: int) -> None:
+        self.actor = actor
+        self.token = token  # kept in memory only, to check the session again now and then
+        self._account_id = actor.id
+        self._queue: deque[tuple[int, str]] = deque()
+        self._queue_max = queue_max
+        self._ready = asyncio.Event()
+        self.overflowed = False
+        self.acked = 0
+
+    @property
+    def account_id(self) -> str:
+        return self._account_id
+
+    def deliver(self, stream_id: int, frame: str) -> None:
+        if self.overflowed:
+            return
+        if len(self._queue) >= self._queue_max:
+            self.overflowed = True
+            self._queue.clear()
+        else:
+            self._queue.append((stream_id, frame))
+        self._ready.set()
+
+    def take(self) -> list[tuple[int, str]]:
+        frames = list(self._queue)
+        self._queue.clear()
+        self._ready.clear()
+        return frames
+
+    async def wait(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._ready.wait(), seconds)
+
+
+def _services(websocket: WebSocket) -> Services:
+    services: Services = websocket.app.state.services
+    return services
+
+
+def _same_origin(websocket: WebSocket, services: Services) -> bool:
+    """A cookie is only honoured from our own pages (no cross-site WebSocket hijacking)."""
+    origin = websocket.headers.get("origin")
+    if origin is None:
+        return True  # not a browser
+    allowed = {websocket.headers.get("host", "")}
+    if services.settings.public_url:
+        allowed.add(urlsplit(services.settings.public_url).netloc)
+    return urlsplit(origin).netloc in allowed
+
+
+async def _check_actor(services: Services, token: str) -> Actor:
+    actor = await services.accounts.authenticate(token)
+    if actor is None:
+        raise ProtocolError(
+            CLOSE_UNAUTHENTICATED, "unauthenticated", "The session is unknown or has ended."
+        )
+    capabilities = services.governance.capabilities(actor.standing)
+    if not (capabilities.has(Capability.LOGIN) and capabilities.has(Capability.READ)):
+        raise ProtocolError(
+            CLOSE_FORBIDDEN, "capability_denied", "This account cannot read events right now."
+        )
+    return actor
+
+
+async def _receive(websocket: WebSocket, seconds: float) -> dict[str, Any]:
+    try:
+        raw = await asyncio.wait_for(websocket.receive(), seconds)
+    except TimeoutError:
+        raise ProtocolError(CLOSE_IDLE, "idle_timeout", "Nothing was received in time.") from None
+    if raw["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(raw.get("code", CLOSE_NORMAL))
+    data = raw.get("text") if raw.get("text") is not None else raw.get("bytes")
+    try:
+        message = json.loads(data or b"")
+    except ValueError:
+        raise ProtocolError(CLOSE_PROTOCOL, "malformed_json", "A frame is not JSON.") from None
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        raise ProtocolError(CLOSE_PROTOCOL, "invalid_frame", "A frame needs a string `type`.")
+    return message
+
+
+def _cursor(message: dict[str, Any]) -> int | None:
+    cursor = message.get("cursor")
+    if cursor is None:
+        return None
+    if isinstance(cursor, bool) or not isinstance(cursor, int) or cursor < 0:
+        raise ProtocolError(
+            CLOSE_PROTOCOL, "invalid_cursor", "`cursor` is a non-negative integer or null."
+        )
+    return cursor
+
+
+async def _authenticate(
+    websocket: WebSocket, services: Services
+) -> tuple[Actor, str, dict[str, Any]]:
+    """The actor (session cookie, or a first ``auth`` frame), its token and the next frame."""
+    settings = services.settings
+    token = websocket.cookies.get(SESSION_COOKIE, "")
+    actor: Actor | None = None
+    if token and _same_origin(websocket, services):
+        try:
+            actor = await _check_actor(services, token)
+        except ProtocolError as exc:
+            if exc.close_code != CLOSE_UNAUTHENTICATED:
+                raise
+            # A stale cookie: the client may still authenticate with an `auth` frame.
+    message = await _receive(websocket, settings.ws_auth_timeout_seconds)
+    if message["type"] == "auth":
+        sent = message.get("token")
+        if not isinstance(sent, str) or not sent:
+            raise ProtocolError(CLOSE_UNAUTHENTICATED, "unauthenticated", "`token` is missing.")
+        token = sent
+        actor = await _check_actor(services, token)
+        message = await _receive(websocket, settings.ws_auth_timeout_seconds)
+    if actor is None:
+        raise ProtocolError(
+            CLOSE_UNAUTHENTICATED, "unauthenticated", "Authenticate first (`auth` frame)."
+        )
+    return actor, token, message
+
+
+async def stream_endpoint(websocket: WebSocket) -> None:
+    services = _services(websocket)
+    settings = services.settings
+    await websocket.accept()
+    connection: StreamConnection | None = None
+    try:
+        actor, token, message = await _authenticate(websocket, services)
+        if message["type"] != "register":
+            raise ProtocolError(CLOSE_PROTOCOL, "not_registered", "Send `register` next.")
+        cursor = _cursor(message)
+        connection = StreamConnection(actor, token, settings.ws_send_queue_max)
+        position = services.tailer.attach(connection)
+        if cursor is None:
+            await websocket.send_text(json.dumps_str({"type": "registered", "cursor": position}))
+            threshold = position
+        else:
+            await websocket.send_text(json.dumps_str({"type": "registered", "cursor": cursor}))
+            threshold = await _replay(websocket, services, connection, cursor)
+        await _serve(websocket, services, connection, threshold)
+    except ProtocolError as exc:
+        await _close_with_error(websocket, exc)
+    except WebSocketDisconnect:
+        pass
+    except Exception:  # a broken socket or a database error: close, never crash the server
+        log.warning("stream connection ended by an unexpected error", exc_info=True)
+        await _close_with_error(
+            websocket, ProtocolError(1011, "internal_error", "The server could not continue.")
+        )
+    finally:
+        if connection is not None:
+            services.tailer.detach(connection)
+
+
+async def _replay(
+    websocket: WebSocket, services: Services, connection: StreamConnection, cursor: int
+) -> int:
+    """Send every event after ``cursor`` from the database; returns the last id sent.
+
+    The connection is already attached, so events the tailer dispatches meanwhile wait in its
+    queue; ``_serve`` drops those at or below the returned id (no gap, no duplicate).
+    """
+    last = cursor
+    while True:
+        batch = await services.realtime.events_for(connection.account_id, last, REPLAY_BATCH)
+        for event in batch:
+            await websocket.send_text(event_frame(event))
+            last = event.id
+        if len(batch) < REPLAY_BATCH:
+            return last
+
+
+async def _serve(
+    websocket: WebSocket, services: Services, connection: StreamConnection, threshold: int
+) -> None:
+    settings = services.settings
+    last_heard = time.monotonic()
+
+    async def read() -> None:
+        nonlocal last_heard
+        while True:
+            message = await _receive(websocket, settings.ws_idle_timeout_seconds)
+            last_heard = time.monotonic()
+            kind = message["type"]
+            if kind == "ack":
+                ack = message.get("id")
+                if isinstance(ack, int) and not isinstance(ack, bool):
+                    connection.acked = max(connection.acked, ack)
+            elif kind not in {"pong", "ping"}:  # both only show the client is there
+                raise ProtocolError(CLOSE_PROTOCOL, "unknown_type", f"Unknown frame type {kind!r}.")
+
+    async def write() -> None:
+        sent = threshold
+        next_ping = time.monotonic() + settings.ws_heartbeat_seconds
+        next_check = time.monotonic() + settings.ws_reauth_seconds
+        while True:
+            now = time.monotonic()
+            await connection.wait(max(0.0, min(next_ping, next_check) - now))
+            if connection.overflowed:
+                raise ProtocolError(
+                    CLOSE_RESYNC, "resync", "Too far behind: reconnect with your cursor."
+                )
+            for stream_id, frame in connection.take():
+                if stream_id > sent:
+                    await websocket.send_text(frame)
+                    sent = stream_id
+            now = time.monotonic()
+            if now - last_heard > settings.ws_idle_timeout_seconds:
+                raise ProtocolError(CLOSE_IDLE, "idle_timeout", "No message from the client.")
+            if now >= next_ping:
+                await websocket.send_text(PING)
+                next_ping = now + settings.ws_heartbeat_seconds
+            if now >= next_check:
+                # A revoked session or a restricted account loses its socket.
+                connection.actor = await _check_actor(services, connection.token)
+                next_check = time.monotonic() + settings.ws_reauth_seconds
+
+    tasks = [asyncio.create_task(read()), asyncio.create_task(write())]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+    for task in done:
+        exc = task.exception()
+        if exc is not None:
+            raise exc
+
+
+async def _close_with_error(websocket: WebSocket, exc: ProtocolError) -> None:
+    if websocket.client_state is not WebSocketState.CONNECTED:
+        return
+    with contextlib.suppress(Exception):
+        frame = {"type": "error", "error": {"code": exc.code, "message": exc.message}}
+        await websocket.send_text(json.dumps_str(frame))
+        await websocket.close(code=exc.close_code, reason=exc.code)

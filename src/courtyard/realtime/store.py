@@ -1,0 +1,133 @@
+"""The event stream's tables and every SQL statement on them.
+
+``events`` holds one row per realtime event, keyed by a stream id that we assign in commit
+order (see ``reserve_stream_ids``); ``stream_position`` is the one-row counter that hands
+those ids out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, Index, Integer, String, Table, func, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from courtyard.core.db import Conn, JSONDocument, UTCDateTime, metadata
+from courtyard.realtime.model import StoredEvent
+
+events = Table(
+    "events",
+    metadata,
+    Column(
+        "stream_id",
+        BigInteger().with_variant(Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    # The one account who may see the event (None: visible through its conversation).
+    Column("account_id", String(26), nullable=True),
+    # For chats: visible to the conversation's members.
+    Column("conversation_id", String(26), nullable=True),
+    Column("kind", String(64), nullable=False),
+    Column("payload", JSONDocument, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_events_account_stream", "account_id", "stream_id"),
+    Index("ix_events_conversation_stream", "conversation_id", "stream_id"),
+)
+
+stream_position = Table(
+    "stream_position",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("value", BigInteger, nullable=False),
+)
+
+
+async def reserve_stream_ids(conn: Conn, count: int) -> int:
+    """Take ``count`` ids; returns the last one (the first is ``last - count + 1``).
+
+    An upsert on the single ``stream_position`` row: the row lock it takes is held until the
+    caller's transaction ends, so event-writing transactions commit one after another in id
+    order (PostgreSQL, across nodes); SQLite has one writer anyway. A rolled-back transaction
+    gives its ids back with the rest of its writes.
+    """
+    insert = postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    statement = (
+        insert(stream_position)
+        .values(id=1, value=count)
+        .on_conflict_do_update(
+            index_elements=[stream_position.c.id],
+            set_={"value": stream_position.c.value + count},
+        )
+        .returning(stream_position.c.value)
+    )
+    result = await conn.execute(statement)
+    return int(result.scalar_one())
+
+
+async def insert_events(conn: Conn, rows: Sequence[dict[str, Any]]) -> None:
+    await conn.execute(events.insert(), list(rows))
+
+
+def _stored(row: Any) -> StoredEvent:
+    return StoredEvent(
+        id=int(row.stream_id),
+        account_id=row.account_id,
+        conversation_id=row.conversation_id,
+        kind=row.kind,
+        payload=row.payload,
+        created_at=row.created_at,
+    )
+
+
+async def events_after(conn: Conn, after: int, limit: int) -> list[StoredEvent]:
+    """Every event after ``after``, in stream order: what a node's tailer reads."""
+    result = await conn.execute(
+        select(events).where(events.c.stream_id > after).order_by(events.c.stream_id).limit(limit)
+    )
+    return [_stored(row) for row in result]
+
+
+async def events_for_account_after(
+    conn: Conn, account_id: str, after: int, limit: int
+) -> list[StoredEvent]:
+    """The events one account may see after ``after``, in stream order (replay, HTTP).
+
+    Conversation events will join here through the account's memberships.
+    """
+    result = await conn.execute(
+        select(events)
+        .where(events.c.account_id == account_id, events.c.stream_id > after)
+        .order_by(events.c.stream_id)
+        .limit(limit)
+    )
+    return [_stored(row) for row in result]
+
+
+async def last_stream_id(conn: Conn) -> int:
+    """The highest committed stream id (0 on an empty stream)."""
+    result = await conn.execute(select(func.max(events.c.stream_id)))
+    value = result.scalar_one_or_none()
+    return int(value) if value is not None else 0
+
+
+def event_row(
+    stream_id: int,
+    *,
+    account_id: str | None,
+    conversation_id: str | None,
+    kind: str,
+    payload: dict[str, Any],
+    created_at: datetime,
+) -> dict[str, Any]:
+    return {
+        "stream_id": stream_id,
+        "account_id": account_id,
+        "conversation_id": conversation_id,
+        "kind": kind,
+        "payload": payload,
+        "created_at": created_at,
+    }
