@@ -212,3 +212,28 @@ async def test_http_fallback_needs_a_session(make_client: Any) -> None:
     with pytest.raises(ApiError) as err:
         await make_client().events()
     assert err.value.status == 401
+
+
+class _LosingBus:
+    """A bus that loses every wake-up."""
+
+    async def publish(self, channel: str, payload: bytes) -> None:
+        return None
+
+
+async def test_a_lost_wake_up_is_covered_by_the_poll(
+    make_user: UserFactory,
+    services: Services,
+    open_stream: Opener,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bob = await make_user("bob")
+    stream = await open_stream(bob)
+    await stream.register(None)
+    monkeypatch.setattr(services.realtime, "local_wake", None)
+    monkeypatch.setattr(services.realtime, "_bus", _LosingBus())
+    draft = EventDraft(kind="test.unannounced", payload={}, account_id=me(bob)["id"])
+    async with services.db.write() as tx:
+        [stream_id] = await services.realtime.append(tx, [draft])
+    got = await event(stream, within=5)  # the tailer polls every second
+    assert (got["id"], got["kind"]) == (stream_id, "test.unannounced")
