@@ -31,11 +31,6 @@ from _server import (
 from courtyard.client import StreamClient
 
 PASSWORD = "bench passphrase that is long enough"  # noqa: S105 - a benchmark account
-CHEAP_ARGON2 = {
-    "COURTYARD_ARGON2_TIME_COST": "1",
-    "COURTYARD_ARGON2_MEMORY_COST_KIB": "64",
-    "COURTYARD_ARGON2_PARALLELISM": "1",
-}
 
 
 async def _register(http: httpx.AsyncClient, handle: str) -> tuple[str, str]:
@@ -99,7 +94,7 @@ async def _run(base: str, args: argparse.Namespace) -> dict[str, float]:
 
 
 def run_backend(name: str, url: str | None, args: argparse.Namespace) -> list[tuple[str, ...]]:
-    with running_server(url, **CHEAP_ARGON2) as (base, pid):
+    with running_server(url, fast_hashing=True) as (base, pid):
         cpu_before = process_cpu_seconds(pid)
         started = time.perf_counter()
         result = asyncio.run(_run(base, args))

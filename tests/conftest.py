@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +29,7 @@ from courtyard.core.clock import FakeClock
 from courtyard.core.config import Environment, Settings
 from courtyard.core.db import Database, metadata
 from courtyard.core.migrate import ensure_schema
+from courtyard.testing import create_scratch_database, drop_scratch_database
 
 POSTGRES_URL = os.environ.get("COURTYARD_TEST_POSTGRES_URL", "")
 REDIS_URL = os.environ.get("COURTYARD_TEST_REDIS_URL", "")
@@ -116,30 +116,18 @@ def postgres_database() -> Iterator[str]:
     """A fresh PostgreSQL database for this test session, migrated once, dropped at the end."""
     if not POSTGRES_URL:
         pytest.skip("PostgreSQL not configured (set COURTYARD_TEST_POSTGRES_URL)")
-    name = f"courtyard_test_{uuid.uuid4().hex[:10]}"
-    admin_url = POSTGRES_URL
 
     async def create() -> str:
-        engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
-        async with engine.connect() as conn:
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
-        await engine.dispose()
-        url = admin_url.rsplit("/", 1)[0] + f"/{name}"
+        url = await create_scratch_database(POSTGRES_URL, "courtyard_test")
         db = Database(url)
         await ensure_schema(db)
         await db.dispose()
         return url
 
-    async def drop() -> None:
-        engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
-        async with engine.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await engine.dispose()
-
     url = run_blocking(create)
     assert isinstance(url, str)
     yield url
-    run_blocking(drop)
+    run_blocking(lambda: drop_scratch_database(POSTGRES_URL, url))
 
 
 async def _truncate_postgres(url: str) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from courtyard.cli import app as cli
 from courtyard.client import ApiError, CourtyardClient
 from courtyard.core.db import Database
 from courtyard.core.migrate import current_revision, ensure_schema
+from courtyard.testing import free_port
 from tests.conftest import base_settings, run_blocking
 
 STRONG = "operators keep the lights on 2026"
@@ -171,13 +171,6 @@ def test_an_unsafe_production_configuration_is_refused_clearly(env: dict[str, st
     code, output = run(["migrate"], {**env, "COURTYARD_PORT": "eighty"})
     assert code == 2
     assert "COURTYARD_PORT" in output
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture

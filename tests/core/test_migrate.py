@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from courtyard.app import create_app
 from courtyard.core.db import Database, metadata
@@ -20,6 +18,7 @@ from courtyard.core.migrate import (
     current_revision,
     ensure_schema,
 )
+from courtyard.testing import scratch_postgres
 from tests.conftest import POSTGRES_URL, base_settings
 
 
@@ -35,16 +34,8 @@ async def empty_database_url(backend: str, tmp_path: Path) -> AsyncIterator[str]
     if backend == "sqlite":
         yield f"sqlite:///{tmp_path}/empty.db"
         return
-    name = f"courtyard_migrate_{uuid.uuid4().hex[:10]}"
-    admin = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
+    async with scratch_postgres(POSTGRES_URL, "courtyard_migrate") as url:
+        yield url
 
 
 async def table_names(db: Database) -> set[str]:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy import func, select
 
 from courtyard.app import create_app
 from courtyard.client import CourtyardClient
@@ -17,6 +15,7 @@ from courtyard.core.clock import FakeClock
 from courtyard.core.db import Database, metadata
 from courtyard.core.errors import Conflict
 from courtyard.core.port import port_database
+from courtyard.testing import scratch_postgres
 from tests.conftest import PASSWORD, POSTGRES_URL, UserFactory, base_settings
 
 pytestmark = pytest.mark.skipif(not POSTGRES_URL, reason="needs COURTYARD_TEST_POSTGRES_URL")
@@ -24,14 +23,8 @@ pytestmark = pytest.mark.skipif(not POSTGRES_URL, reason="needs COURTYARD_TEST_P
 
 @pytest.fixture
 async def empty_postgres() -> AsyncIterator[str]:
-    name = f"courtyard_port_{uuid.uuid4().hex[:10]}"
-    admin = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
-    async with admin.connect() as conn:
-        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    await admin.dispose()
+    async with scratch_postgres(POSTGRES_URL, "courtyard_port") as url:
+        yield url
 
 
 async def _counts(url: str) -> dict[str, int]:

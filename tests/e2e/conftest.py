@@ -9,16 +9,13 @@ Environment:
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-import httpx
 import pytest
+
+from courtyard.testing import ServerProcess
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -46,13 +43,6 @@ def _unavailable(reason: str) -> NoReturn:
     pytest.skip(reason)
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="session")
 def chromium_path() -> str:
     path = os.environ.get("COURTYARD_CHROMIUM", "/usr/bin/chromium")
@@ -68,56 +58,9 @@ def chromium_path() -> str:
 def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real server (``courtyard serve``) on a free loopback port, over a fresh SQLite file."""
     data = tmp_path_factory.mktemp("e2e-server")
-    port = _free_port()
-    env = {
-        **os.environ,
-        "COURTYARD_ENV": "test",
-        "COURTYARD_HOST": "127.0.0.1",
-        "COURTYARD_PORT": str(port),
-        "COURTYARD_DATABASE_URL": f"sqlite:///{data / 'courtyard.db'}",
-        "COURTYARD_DATA_DIR": str(data),
-        "COURTYARD_SECRET_KEY": "e2e-secret-key-that-is-long-enough-0123456789",
-        "COURTYARD_ARGON2_TIME_COST": "1",
-        "COURTYARD_ARGON2_MEMORY_COST_KIB": "64",
-        "COURTYARD_ARGON2_PARALLELISM": "1",
-        "COURTYARD_LOG_LEVEL": "warning",
-    }
-    log_path = data / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "courtyard.cli", "serve"],
-            env=env,
-            cwd=data,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            _wait_until_healthy(process, url, log_path)
-            yield url
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
-
-
-def _wait_until_healthy(process: subprocess.Popen[bytes], url: str, log_path: Path) -> None:
-    deadline = time.monotonic() + SERVER_START_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(
-                f"the server exited with {process.returncode}:\n{log_path.read_text()[-3000:]}"
-            )
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"the server did not answer /healthz:\n{log_path.read_text()[-3000:]}")
+    with ServerProcess(database_url=f"sqlite:///{data / 'courtyard.db'}", data_dir=data) as server:
+        server.wait_ready(SERVER_START_SECONDS)
+        yield server.url
 
 
 @pytest.fixture(scope="module")

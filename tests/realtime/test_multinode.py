@@ -6,22 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from courtyard.client import CourtyardClient
+from courtyard.testing import ServerProcess, create_scratch_database, drop_scratch_database
 from tests.conftest import POSTGRES_URL, REDIS_URL, _required, run_blocking
 
 PASSWORD = "correct horse battery staple"
@@ -35,82 +27,29 @@ def cluster_database() -> Iterator[str]:
             if not value and _required(name):
                 pytest.fail(f"COURTYARD_TEST_REQUIRE_{name} is set but its URL is not")
         pytest.skip("the multi-node test needs PostgreSQL and Redis")
-    name = f"courtyard_nodes_{uuid.uuid4().hex[:10]}"
-
-    async def admin(statement: str) -> None:
-        engine = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-        async with engine.connect() as conn:
-            await conn.execute(text(statement))
-        await engine.dispose()
-
-    run_blocking(lambda: admin(f'CREATE DATABASE "{name}"'))
-    yield POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
-    run_blocking(lambda: admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def start_node(database_url: str, data_dir: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COURTYARD_")}
-    env.update(
-        {
-            "COURTYARD_ENV": "test",
-            "COURTYARD_SECRET_KEY": "multi-node-test-secret-key-0123456789abcdef",
-            "COURTYARD_DATABASE_URL": database_url,
-            "COURTYARD_REDIS_URL": REDIS_URL,
-            "COURTYARD_DATA_DIR": str(data_dir),
-            "COURTYARD_PORT": str(port),
-            "COURTYARD_ARGON2_TIME_COST": "1",
-            "COURTYARD_ARGON2_MEMORY_COST_KIB": "64",
-            "COURTYARD_ARGON2_PARALLELISM": "1",
-            "COURTYARD_LOG_LEVEL": "warning",
-        }
-    )
-    return subprocess.Popen(
-        [sys.executable, "-m", "courtyard.cli", "serve"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
-async def wait_ready(base: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    async with httpx.AsyncClient() as http:
-        while True:
-            with contextlib.suppress(httpx.TransportError):
-                if (await http.get(f"{base}/readyz", timeout=2)).status_code == 200:
-                    return
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"node at {base} did not come up")
-            await asyncio.sleep(0.1)
+    url = run_blocking(lambda: create_scratch_database(POSTGRES_URL, "courtyard_nodes"))
+    assert isinstance(url, str)
+    yield url
+    run_blocking(lambda: drop_scratch_database(POSTGRES_URL, url))
 
 
 @pytest.fixture
-async def nodes(cluster_database: str, tmp_path: Path) -> AsyncIterator[list[tuple[str, object]]]:
-    ports = [free_port(), free_port()]
+async def nodes(cluster_database: str, tmp_path: Path) -> AsyncIterator[list[ServerProcess]]:
     # One after the other: both would migrate (under an advisory lock) at start anyway.
-    processes = []
+    servers: list[ServerProcess] = []
     try:
-        for i, port in enumerate(ports):
-            process = start_node(cluster_database, tmp_path / f"node{i}", port)
-            processes.append(process)
-            await wait_ready(f"http://127.0.0.1:{port}", process)
-        yield [(f"127.0.0.1:{port}", p) for port, p in zip(ports, processes, strict=True)]
+        for i in range(2):
+            server = ServerProcess(
+                database_url=cluster_database,
+                data_dir=tmp_path / f"node{i}",
+                env={"COURTYARD_REDIS_URL": REDIS_URL},
+            )
+            servers.append(server)
+            await asyncio.to_thread(server.wait_ready)
+        yield servers
     finally:
-        for process in processes:
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+        for server in servers:
+            server.stop()
 
 
 async def user(address: str, handle: str) -> CourtyardClient:
@@ -120,9 +59,10 @@ async def user(address: str, handle: str) -> CourtyardClient:
 
 
 async def test_events_cross_nodes_and_survive_a_killed_writer(
-    nodes: list[tuple[str, subprocess.Popen[bytes]]],
+    nodes: list[ServerProcess],
 ) -> None:
-    (a, node_a), (b, _node_b) = nodes
+    node_a = nodes[0]
+    a, b = (node.url.removeprefix("http://") for node in nodes)
     clients: list[CourtyardClient] = []
     try:
         receiver = await user(b, "receiver")
@@ -154,7 +94,7 @@ async def test_events_cross_nodes_and_survive_a_killed_writer(
         sending = asyncio.create_task(send_all())
         while len(acknowledged) < 8 and not sending.done():  # noqa: ASYNC110 - polling a list
             await asyncio.sleep(0.005)
-        node_a.send_signal(signal.SIGKILL)
+        node_a.kill()
         await sending
         assert 8 <= len(acknowledged) < 25
         live: list[str] = []
