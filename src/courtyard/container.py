@@ -58,6 +58,7 @@ async def build_services(
         # Built here, started by the HTTP server's lifespan (the CLI does not tail the stream).
         tailer = StreamTailer(db, bus, poll_seconds=settings.stream_poll_seconds)
         realtime.local_wake = tailer.wake
+        realtime.local_offer = tailer.offer
         accounts = AccountsService(
             settings=settings,
             db=db,

@@ -11,7 +11,7 @@ from sqlalchemy import event as sa_event
 from courtyard.accounts import store as accounts_store
 from courtyard.client import CourtyardClient, StreamClient, StreamError
 from courtyard.container import Services
-from courtyard.realtime.model import EventDraft
+from courtyard.realtime.model import EventDraft, StoredEvent
 from tests.conftest import UserFactory
 
 Opener = Any
@@ -165,4 +165,47 @@ async def test_fan_out_reads_the_stream_once_per_node_not_per_connection(
             await stream.close()
         return len(reads)
 
-    assert await deliver_to(1) == await deliver_to(6) == 1
+    # Events this node committed are handed to the tailer directly (no read at all); either
+    # way the count does not grow with the number of connections.
+    one, six = await deliver_to(1), await deliver_to(6)
+    assert one == six
+    assert six <= 1
+
+
+async def test_an_offer_that_skips_a_commit_is_refused_and_read_from_the_stream(
+    services: Services,
+) -> None:
+    """The local shortcut never lets the tailer jump over an event it has not dispatched."""
+    tailer = services.tailer
+    start = tailer.position
+    gap = StoredEvent(
+        id=start + 2,
+        account_id="x" * 26,
+        conversation_id=None,
+        kind="test.gap",
+        payload={},
+        created_at=services.clock.now(),
+    )
+    assert tailer.offer([gap]) is False
+    assert tailer.position == start
+    follows = StoredEvent(
+        id=start + 1,
+        account_id="x" * 26,
+        conversation_id=None,
+        kind="test.next",
+        payload={},
+        created_at=services.clock.now(),
+    )
+    assert tailer.offer([follows]) is True
+    assert tailer.position == start + 1
+    # A conversation whose audience is not cached needs a read first.
+    unknown = StoredEvent(
+        id=start + 2,
+        account_id=None,
+        conversation_id="c" * 26,
+        kind="test.conv",
+        payload={},
+        created_at=services.clock.now(),
+    )
+    assert tailer.offer([unknown]) is False
+    assert tailer.position == start + 1

@@ -95,7 +95,6 @@ from courtyard.core.errors import (
 from courtyard.core.ids import is_valid_id, new_id
 from courtyard.core.pagination import Page, clamp_limit, decode_cursor, encode_cursor
 from courtyard.governance.model import (
-    Capabilities,
     Capability,
     EventKind,
     PolicyEvent,
@@ -177,13 +176,17 @@ class ChatsService:
         self._realtime = realtime
         self._governance = governance
         self._accounts = accounts
+        self._group_settings = self._conversation_settings(settings)
         self._sends: GroupCommitter[SendRequest, dict[str, Any]] = GroupCommitter(
             self._write_sends, max_batch=settings.chat_batch_max
         )
 
     @property
     def group_settings(self) -> ConversationSettings:
-        s = self._settings
+        return self._group_settings
+
+    @staticmethod
+    def _conversation_settings(s: Settings) -> ConversationSettings:
         return ConversationSettings(
             member_cap=s.group_member_cap,
             admin_cap=s.group_admin_cap,
@@ -682,37 +685,43 @@ class ChatsService:
     async def _write_sends(
         self, batch: Sequence[SendRequest]
     ) -> list[dict[str, Any] | BaseException]:
+        """One transaction for a batch of sends: a fixed handful of statements whatever its
+        size (client ids, membership contexts, direct-pair standings, seqs per conversation,
+        stream ids, events, messages), so the per-message cost is Python, not round trips."""
         now = self._clock.now()
         results: list[dict[str, Any] | BaseException | None] = [None] * len(batch)
         settings = self.group_settings
+        keys = [f"{r.sender_id}:{r.client_id}" for r in batch]
+        first_of: dict[str, int] = {}
         async with self._db.write() as tx:
             conn = tx.conn
-            keys = [f"{r.sender_id}:{r.client_id}" for r in batch]
             existing = await store.messages_by_client_keys(conn, keys)
-            accepted: list[tuple[int, SendRequest, Message, Mentions]] = []
-            in_batch: dict[str, int] = {}
-            contexts: dict[tuple[str, str], store.SendContext | None] = {}
-            for index, request in enumerate(batch):
-                key = keys[index]
+            fresh: list[int] = []
+            for index, key in enumerate(keys):
                 if key in existing:
-                    results[index] = self._replayed(existing[key], request)
-                    continue
-                if key in in_batch:
-                    continue  # resolved below from the first copy
-                in_batch[key] = index
+                    results[index] = self._replayed(existing[key], batch[index])
+                elif key not in first_of:
+                    first_of[key] = index
+                    fresh.append(index)
+            contexts = await store.send_contexts(
+                conn, sorted({(batch[i].conversation_id, batch[i].sender_id) for i in fresh})
+            )
+            accepted: list[tuple[int, SendRequest, Message, Mentions]] = []
+            for index in fresh:
+                request = batch[index]
                 try:
                     message, mentions = await self._validate_send(
-                        conn, tx, request, now, settings, contexts
+                        tx, request, now, settings, contexts
                     )
                 except CourtyardError as exc:
                     results[index] = exc
                     continue
                 accepted.append((index, request, message, mentions))
             if accepted:
-                await self._store_sends(tx, accepted, results, now)
-        for index in range(len(batch)):
+                await self._store_sends(tx, accepted, results, now, contexts)
+        for index, key in enumerate(keys):
             if results[index] is None:  # a duplicate within the batch: same result as the first
-                results[index] = results[in_batch[keys[index]]]
+                results[index] = results[first_of[key]]
         return [r if r is not None else RuntimeError("unwritten send") for r in results]
 
     @staticmethod
@@ -732,17 +741,18 @@ class ChatsService:
 
     async def _validate_send(
         self,
-        conn: Conn,
         tx: Tx,
         request: SendRequest,
         now: datetime,
         settings: ConversationSettings,
-        contexts: dict[tuple[str, str], store.SendContext | None],
+        contexts: dict[tuple[str, str], store.SendContext],
     ) -> tuple[Message, Mentions]:
+        """Everything a send must pass, on what the batch loaded: membership, the sender's
+        capabilities as stored now, dissolved, muted, text, a block or a stranger, mentions,
+        the replied message, and the policy decision."""
+        conn = tx.conn
         pair = (request.conversation_id, request.sender_id)
-        if pair not in contexts:
-            contexts[pair] = await store.send_context(conn, *pair)
-        context = contexts[pair]
+        context = contexts.get(pair)
         if context is None:
             raise conversation_not_found()
         standing = Standing(request.sender_id, context.sender_state, context.sender_state_until)
@@ -757,7 +767,10 @@ class ChatsService:
         text = check_text(request.text, settings, has_attachments=bool(request.attachment_ids))
         mentions = Mentions()
         if context.kind is ConversationKind.DIRECT:
-            await self._check_direct(conn, request.sender_id, context, capabilities)
+            if context.blocked:
+                raise RecipientUnavailable
+            if not context.recipient_friends_sender:
+                capabilities.require(Capability.MESSAGE_NON_FRIENDS)
         elif "@" in text:
             mentions = await self._mentions(conn, request.conversation_id, text)
             check_mentions(mentions, Member(request.sender_id, context.role, now))
@@ -784,6 +797,12 @@ class ChatsService:
             raise PolicyBlocked(
                 details={"decision_id": decision.decision_id, "rules": decision.explanation()}
             )
+        if not context.accepted:
+            # Replying to a stranger's request accepts it.
+            await store.update_member(
+                conn, request.conversation_id, request.sender_id, accepted=True
+            )
+            contexts[pair] = replace(context, accepted=True)
         message = Message(
             id=new_id(),
             conversation_id=request.conversation_id,
@@ -794,27 +813,7 @@ class ChatsService:
             attachment_ids=request.attachment_ids,
             reply_to_id=request.reply_to_id,
         )
-        if not context.accepted:
-            # Replying to a stranger's request accepts it.
-            await store.update_member(
-                conn, request.conversation_id, request.sender_id, accepted=True
-            )
-            contexts[pair] = replace(context, accepted=True)
         return message, mentions
-
-    @staticmethod
-    async def _check_direct(
-        conn: Conn, sender_id: str, context: store.SendContext, capabilities: Capabilities
-    ) -> None:
-        """A block stops a direct message; a stranger needs ``message_non_friends``."""
-        assert context.direct_key is not None
-        first, second = context.direct_key.split(":")
-        recipient = second if first == sender_id else first
-        standing = await store.pair_standing(conn, sender_id, recipient)
-        if standing.blocked:
-            raise RecipientUnavailable
-        if not standing.recipient_friends_sender:
-            capabilities.require(Capability.MESSAGE_NON_FRIENDS)
 
     async def _mentions(self, conn: Conn, conversation_id: str, text: str) -> Mentions:
         members = await store.load_members(conn, conversation_id)
@@ -835,6 +834,7 @@ class ChatsService:
         accepted: list[tuple[int, SendRequest, Message, Mentions]],
         results: list[dict[str, Any] | BaseException | None],
         now: datetime,
+        contexts: dict[tuple[str, str], store.SendContext],
     ) -> None:
         conn = tx.conn
         per_conversation: dict[str, int] = {}
@@ -842,10 +842,8 @@ class ChatsService:
             per_conversation[request.conversation_id] = (
                 per_conversation.get(request.conversation_id, 0) + 1
             )
-        next_seq: dict[str, int] = {}
-        for conversation_id, count in per_conversation.items():
-            last = await store.take_seqs(conn, conversation_id, count, now)
-            next_seq[conversation_id] = last - count + 1
+        known = {c: ctx.last_seq for (c, _), ctx in contexts.items()}
+        next_seq = await store.take_seqs(conn, per_conversation, now, known)
         payloads: list[dict[str, Any]] = []
         drafts: list[EventDraft] = []
         seqs: list[int] = []

@@ -26,11 +26,14 @@ from sqlalchemy import (
     Text,
     and_,
     bindparam,
+    case,
     delete,
     exists,
+    false,
     func,
     or_,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.engine import Row
@@ -199,14 +202,16 @@ class SendContext:
     kind: ConversationKind
     direct_key: str | None
     dissolved: bool
+    last_seq: int
     role: Role
     muted_until: datetime | None
     accepted: bool
-    member_cap: int
-    admin_cap: int
     # The sender's standing as stored now (a socket's actor may be up to a minute old).
     sender_state: AccountState
     sender_state_until: datetime | None
+    # Direct conversations only: the recipient still counts the sender as a friend; a block.
+    recipient_friends_sender: bool
+    blocked: bool
 
 
 def _conversation(row: Row[Any]) -> Conversation:
@@ -367,15 +372,60 @@ async def update_conversation(conn: Conn, conversation_id: str, **values: Any) -
     )
 
 
-async def take_seqs(conn: Conn, conversation_id: str, count: int, now: datetime) -> int:
-    """Reserve ``count`` message seqs; returns the last one. Locks the row until commit."""
-    result = await conn.execute(
-        update(conversations)
-        .where(conversations.c.id == conversation_id)
-        .values(last_seq=conversations.c.last_seq + count, last_message_at=now)
-        .returning(conversations.c.last_seq)
+# Built once: the statement cache then skips compiling it on every batch.
+_TAKE_SEQS = (
+    update(conversations)
+    .where(conversations.c.id == bindparam("conversation_id"))
+    .values(
+        last_seq=conversations.c.last_seq + bindparam("count", type_=BigInteger),
+        last_message_at=bindparam("now", type_=UTCDateTime()),
     )
-    return int(result.scalar_one())
+    .returning(conversations.c.last_seq)
+)
+
+
+_SET_SEQ = (
+    update(conversations)
+    .where(conversations.c.id == bindparam("conversation_id"))
+    .values(
+        last_seq=bindparam("last_seq", type_=BigInteger),
+        last_message_at=bindparam("now", type_=UTCDateTime()),
+    )
+)
+
+
+async def take_seqs(
+    conn: Conn, counts: dict[str, int], now: datetime, known: dict[str, int]
+) -> dict[str, int]:
+    """Reserve ``count`` message seqs per conversation; returns each one's first new seq.
+
+    ``known`` holds each conversation's ``last_seq`` as read earlier in this transaction. On
+    SQLite that read is still true (the write transaction began IMMEDIATE: no other writer),
+    so one ``executemany`` sets them all. On PostgreSQL it may be stale, so each conversation
+    gets an ``UPDATE … RETURNING``, in id order: each locks its row until commit, and a fixed
+    order means two nodes' batches never deadlock.
+    """
+    first: dict[str, int] = {}
+    if conn.dialect.name == "sqlite":
+        rows = []
+        for conversation_id, count in counts.items():
+            first[conversation_id] = known[conversation_id] + 1
+            rows.append(
+                {
+                    "conversation_id": conversation_id,
+                    "last_seq": known[conversation_id] + count,
+                    "now": now,
+                }
+            )
+        await conn.execute(_SET_SEQ, rows)
+        return first
+    for conversation_id in sorted(counts):
+        count = counts[conversation_id]
+        result = await conn.execute(
+            _TAKE_SEQS, {"conversation_id": conversation_id, "count": count, "now": now}
+        )
+        first[conversation_id] = int(result.scalar_one()) - count + 1
+    return first
 
 
 async def last_seq(conn: Conn, conversation_id: str) -> int:
@@ -525,50 +575,89 @@ async def history_ranges_of(
     return [(int(r.from_seq), None if r.to_seq is None else int(r.to_seq)) for r in result]
 
 
-# The hot path: one statement for everything a send checks about the conversation and sender.
-_SEND_CONTEXT = (
+# The hot path: one statement, built once, for everything a batch of sends checks about each
+# (conversation, sender) pair. For a direct conversation it also answers, through correlated
+# subqueries on the other member, whether the recipient still has the sender as a friend and
+# whether either blocks the other (``CASE`` keeps those subqueries off group conversations).
+_sender = conversation_members.alias("sender")
+_other = conversation_members.alias("other")
+_is_direct = conversations.c.kind == ConversationKind.DIRECT.value
+_recipient_friends = exists().where(
+    _other.c.conversation_id == _sender.c.conversation_id,
+    _other.c.account_id != _sender.c.account_id,
+    friendships.c.owner_id == _other.c.account_id,
+    friendships.c.friend_id == _sender.c.account_id,
+)
+_blocked_either_way = exists().where(
+    _other.c.conversation_id == _sender.c.conversation_id,
+    _other.c.account_id != _sender.c.account_id,
+    or_(
+        and_(
+            blocks.c.blocker_id == _other.c.account_id, blocks.c.blocked_id == _sender.c.account_id
+        ),
+        and_(
+            blocks.c.blocker_id == _sender.c.account_id, blocks.c.blocked_id == _other.c.account_id
+        ),
+    ),
+)
+_SEND_CONTEXTS = (
     select(
+        _sender.c.conversation_id,
+        _sender.c.account_id,
         conversations.c.kind,
         conversations.c.direct_key,
         conversations.c.dissolved_at,
-        conversations.c.member_cap,
-        conversations.c.admin_cap,
-        conversation_members.c.role,
-        conversation_members.c.muted_until,
-        conversation_members.c.accepted,
+        conversations.c.last_seq,
+        _sender.c.role,
+        _sender.c.muted_until,
+        _sender.c.accepted,
         accounts.c.state,
         accounts.c.state_until,
+        case((_is_direct, _recipient_friends), else_=false()).label("recipient_friends"),
+        case((_is_direct, _blocked_either_way), else_=false()).label("blocked"),
     )
     .select_from(
-        conversation_members.join(
-            conversations, conversations.c.id == conversation_members.c.conversation_id
-        ).join(accounts, accounts.c.id == conversation_members.c.account_id)
+        _sender.join(conversations, conversations.c.id == _sender.c.conversation_id).join(
+            accounts, accounts.c.id == _sender.c.account_id
+        )
     )
     .where(
-        conversation_members.c.conversation_id == bindparam("conversation_id"),
-        conversation_members.c.account_id == bindparam("account_id"),
+        tuple_(_sender.c.conversation_id, _sender.c.account_id).in_(
+            bindparam("pairs", expanding=True)
+        )
     )
 )
 
 
+async def send_contexts(
+    conn: Conn, pairs: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], SendContext]:
+    """The context of each (conversation, sender) pair of a batch, in one query; a pair that
+    is missing is a sender who is not a member."""
+    if not pairs:
+        return {}
+    result = await conn.execute(_SEND_CONTEXTS, {"pairs": list(pairs)})
+    return {(row.conversation_id, row.account_id): _send_context(row) for row in result}
+
+
 async def send_context(conn: Conn, conversation_id: str, account_id: str) -> SendContext | None:
-    result = await conn.execute(
-        _SEND_CONTEXT, {"conversation_id": conversation_id, "account_id": account_id}
-    )
-    row = result.first()
-    if row is None:
-        return None
+    found = await send_contexts(conn, [(conversation_id, account_id)])
+    return found.get((conversation_id, account_id))
+
+
+def _send_context(row: Row[Any]) -> SendContext:
     return SendContext(
         kind=ConversationKind(row.kind),
         direct_key=row.direct_key,
         dissolved=row.dissolved_at is not None,
+        last_seq=int(row.last_seq),
         role=Role(row.role),
         muted_until=row.muted_until,
         accepted=bool(row.accepted),
-        member_cap=int(row.member_cap),
-        admin_cap=int(row.admin_cap),
         sender_state=AccountState(row.state),
         sender_state_until=row.state_until,
+        recipient_friends_sender=bool(row.recipient_friends),
+        blocked=bool(row.blocked),
     )
 
 
@@ -800,10 +889,15 @@ async def insert_messages(conn: Conn, rows: Sequence[dict[str, Any]]) -> None:
     await conn.execute(messages.insert(), list(rows))
 
 
+_BY_CLIENT_KEYS = select(messages).where(
+    messages.c.client_key.in_(bindparam("keys", expanding=True))
+)
+
+
 async def messages_by_client_keys(conn: Conn, keys: Sequence[str]) -> dict[str, StoredMessage]:
     if not keys:
         return {}
-    result = await conn.execute(select(messages).where(messages.c.client_key.in_(list(keys))))
+    result = await conn.execute(_BY_CLIENT_KEYS, {"keys": list(keys)})
     return {row.client_key: _message(row) for row in result}
 
 

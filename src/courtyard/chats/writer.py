@@ -27,13 +27,22 @@ BatchWriter = Callable[[Sequence[Item]], Awaitable[list[Result | BaseException]]
 
 
 class GroupCommitter(Generic[Item, Result]):
-    def __init__(self, write_batch: BatchWriter[Item, Result], *, max_batch: int = 512) -> None:
+    def __init__(
+        self,
+        write_batch: BatchWriter[Item, Result],
+        *,
+        max_batch: int = 512,
+        linger: float = 0.002,
+    ) -> None:
         self._write_batch = write_batch
         self._max_batch = max_batch
+        self._linger = linger
         self._queue: list[tuple[Item, asyncio.Future[Result]]] = []
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self.batches = 0  # for tests and benchmarks: how many transactions were written
+        # For tests and benchmarks: transactions written, and the items in them.
+        self.batches = 0
+        self.items = 0
 
     def start(self) -> None:
         if self._task is None:
@@ -71,14 +80,32 @@ class GroupCommitter(Generic[Item, Result]):
     async def _run(self) -> None:
         while True:
             await self._ready.wait()
-            # Let sends that arrived in the same loop turn join this batch.
-            await asyncio.sleep(0)
+            await self._gather()
             batch = self._take()
             if batch:
                 await self._write(batch)
 
+    async def _gather(self) -> None:
+        """Let the loop turn over while sends keep arriving, so one batch holds what the
+        sockets already have buffered (each loop turn parses about one frame per socket),
+        but never longer than ``linger`` seconds: that bounds the latency it adds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._linger
+        seen = len(self._queue)
+        quiet = 0
+        while seen < self._max_batch and loop.time() < deadline:
+            await asyncio.sleep(0)
+            now = len(self._queue)
+            # A frame takes a few turns from the socket to the queue: stop after three quiet
+            # turns, not one.
+            quiet = quiet + 1 if now == seen else 0
+            if quiet >= 3:
+                return
+            seen = now
+
     async def _write(self, batch: list[tuple[Item, asyncio.Future[Result]]]) -> None:
         self.batches += 1
+        self.items += len(batch)
         try:
             results = await self._write_batch([item for item, _ in batch])
         except Exception as exc:  # the transaction failed: nothing in it was written

@@ -26,6 +26,8 @@ from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.expression import Executable
 from sqlalchemy.types import TypeDecorator
 
+from courtyard.core import json
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -133,11 +135,24 @@ class Database:
             _ensure_sqlite_directory(url)
             sync_url = url.replace("sqlite+aiosqlite://", "sqlite://", 1)
             self._sync_engine = create_engine(
-                sync_url, echo=echo, pool_size=32, max_overflow=0, pool_timeout=30
+                sync_url,
+                echo=echo,
+                pool_size=32,
+                max_overflow=0,
+                pool_timeout=30,
+                json_serializer=json.dumps_str,
+                json_deserializer=json.loads,
             )
             _configure_sqlite(self._sync_engine, sqlite_synchronous)
         else:
-            self._async_engine = create_async_engine(url, echo=echo, pool_size=10, max_overflow=20)
+            self._async_engine = create_async_engine(
+                url,
+                echo=echo,
+                pool_size=10,
+                max_overflow=20,
+                json_serializer=json.dumps_str,
+                json_deserializer=json.loads,
+            )
         # SQLite allows one writer; serialising writers in-process avoids busy-waiting.
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
 
@@ -165,8 +180,16 @@ class Database:
                 with self._sync_engine.connect() as raw_conn:
                     sync_conn = raw_conn.execution_options(courtyard_write=True)
                     tx = Tx(LoopConnection(sync_conn))
-                    with sync_conn.begin():
+                    transaction = sync_conn.begin()
+                    try:
                         yield tx
+                    except BaseException:
+                        transaction.rollback()
+                        raise
+                    # The commit's fsync takes milliseconds: wait for it in a thread (sqlite3
+                    # releases the GIL) so the loop keeps serving everyone else meanwhile; the
+                    # write lock stays held until it is done.
+                    await _uncancellable(asyncio.to_thread(transaction.commit))
         else:
             assert self._async_engine is not None
             async with self._async_engine.connect() as conn:
@@ -197,6 +220,25 @@ class Database:
             self._sync_engine.dispose()
         if self._async_engine is not None:
             await self._async_engine.dispose()
+
+
+async def _uncancellable(work: Awaitable[T]) -> T:
+    """Await ``work`` to the end even if the caller is cancelled meanwhile (then re-raise the
+    cancellation): a commit running in a thread must finish before its connection is
+    returned to the pool."""
+    future = asyncio.ensure_future(work)
+    cancelled = False
+    while True:
+        try:
+            result = await asyncio.shield(future)
+            break
+        except asyncio.CancelledError:
+            if future.done():
+                raise
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    return result
 
 
 def _ensure_sqlite_directory(url: str) -> None:

@@ -72,4 +72,9 @@ def id_time_ms(identifier: str) -> int:
 
 
 def is_valid_id(identifier: str) -> bool:
-    return len(identifier) == ID_LENGTH and all(c in _INDEX for c in identifier)
+    # A set difference runs in C: this is on every message's path.
+    return (
+        isinstance(identifier, str)
+        and len(identifier) == ID_LENGTH
+        and not set(identifier).difference(_INDEX)
+    )

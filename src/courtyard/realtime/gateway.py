@@ -137,11 +137,20 @@ async def _check_actor(services: Services, token: str) -> Actor:
     return actor
 
 
-async def _receive(websocket: WebSocket, seconds: float) -> dict[str, Any]:
-    try:
-        raw = await asyncio.wait_for(websocket.receive(), seconds)
-    except TimeoutError:
-        raise ProtocolError(CLOSE_IDLE, "idle_timeout", "Nothing was received in time.") from None
+async def _receive(websocket: WebSocket, seconds: float | None) -> dict[str, Any]:
+    """The next frame, parsed. ``seconds=None`` waits without a timer: a registered
+    connection's idle limit is enforced by its writer, and a frame already buffered then
+    comes back without a turn of the event loop (a pipelining client's frames are read in
+    one go, so they reach the same group commit)."""
+    if seconds is None:
+        raw = await websocket.receive()
+    else:
+        try:
+            raw = await asyncio.wait_for(websocket.receive(), seconds)
+        except TimeoutError:
+            raise ProtocolError(
+                CLOSE_IDLE, "idle_timeout", "Nothing was received in time."
+            ) from None
     if raw["type"] == "websocket.disconnect":
         raise WebSocketDisconnect(raw.get("code", CLOSE_NORMAL))
     data = raw.get("text") if raw.get("text") is not None else raw.get("bytes")
@@ -282,7 +291,7 @@ async def _serve(
     async def read() -> None:
         nonlocal last_heard
         while True:
-            message = await _receive(websocket, settings.ws_idle_timeout_seconds)
+            message = await _receive(websocket, None)
             last_heard = time.monotonic()
             kind = message["type"]
             if kind == "ack":
@@ -298,7 +307,8 @@ async def _serve(
         next_check = time.monotonic() + settings.ws_reauth_seconds
         while True:
             now = time.monotonic()
-            await connection.wait(max(0.0, min(next_ping, next_check) - now))
+            idle_at = last_heard + settings.ws_idle_timeout_seconds
+            await connection.wait(max(0.0, min(next_ping, next_check, idle_at) - now))
             if connection.overflowed:
                 raise ProtocolError(
                     CLOSE_RESYNC, "resync", "Too far behind: reconnect with your cursor."
@@ -310,7 +320,7 @@ async def _serve(
                     await websocket.send_text(frame)
                     sent = stream_id
             now = time.monotonic()
-            if now - last_heard > settings.ws_idle_timeout_seconds:
+            if now - last_heard >= settings.ws_idle_timeout_seconds:
                 raise ProtocolError(CLOSE_IDLE, "idle_timeout", "No message from the client.")
             if now >= next_ping:
                 await websocket.send_text(PING)

@@ -31,6 +31,18 @@ EPHEMERAL_CHANNEL = "ephemeral"
 FrameHandler = Callable[[Actor, dict[str, Any]], Awaitable[dict[str, Any] | None]]
 
 
+def _stored(row: dict[str, Any]) -> StoredEvent:
+    return StoredEvent(
+        id=row["stream_id"],
+        account_id=row["account_id"],
+        conversation_id=row["conversation_id"],
+        kind=row["kind"],
+        payload=row["payload"],
+        created_at=row["created_at"],
+        audience_changed=row["audience_changed"],
+    )
+
+
 class RealtimeService:
     def __init__(self, db: Database, bus: Bus, clock: Clock, governance: GovernanceService) -> None:
         self._db = db
@@ -39,6 +51,8 @@ class RealtimeService:
         self._clock = clock
         # The local tailer's wake-up (set by the container once the tailer exists).
         self.local_wake: Callable[[int], None] | None = None
+        # The local tailer's shortcut for events this node just committed (see ``offer``).
+        self.local_offer: Callable[[list[StoredEvent]], bool] | None = None
         # Client frame types handled by other pillars, registered by the container.
         self.frame_handlers: dict[str, FrameHandler] = {}
 
@@ -68,7 +82,10 @@ class RealtimeService:
         await store.insert_events(tx.conn, rows)
 
         async def notify() -> None:
-            if self.local_wake is not None:
+            offered = False
+            if self.local_offer is not None:
+                offered = self.local_offer([_stored(row) for row in rows])
+            if not offered and self.local_wake is not None:
                 self.local_wake(last)
             await self._bus.publish(STREAM_CHANNEL, str(last).encode())
 

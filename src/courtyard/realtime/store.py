@@ -19,6 +19,7 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
+    bindparam,
     false,
     func,
     or_,
@@ -80,6 +81,19 @@ stream_position = Table(
 )
 
 
+def _reserve_statement(dialect: str) -> Any:
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(stream_position).values(id=1, value=bindparam("count", type_=BigInteger))
+    return statement.on_conflict_do_update(
+        index_elements=[stream_position.c.id],
+        set_={"value": stream_position.c.value + statement.excluded.value},
+    ).returning(stream_position.c.value)
+
+
+# Built once per dialect: this runs in every event-writing transaction.
+_RESERVE = {name: _reserve_statement(name) for name in ("postgresql", "sqlite")}
+
+
 async def reserve_stream_ids(conn: Conn, count: int) -> int:
     """Take ``count`` ids; returns the last one (the first is ``last - count + 1``).
 
@@ -88,17 +102,7 @@ async def reserve_stream_ids(conn: Conn, count: int) -> int:
     order (PostgreSQL, across nodes); SQLite has one writer anyway. A rolled-back transaction
     gives its ids back with the rest of its writes.
     """
-    insert = postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    statement = (
-        insert(stream_position)
-        .values(id=1, value=count)
-        .on_conflict_do_update(
-            index_elements=[stream_position.c.id],
-            set_={"value": stream_position.c.value + count},
-        )
-        .returning(stream_position.c.value)
-    )
-    result = await conn.execute(statement)
+    result = await conn.execute(_RESERVE[conn.dialect.name], {"count": count})
     return int(result.scalar_one())
 
 

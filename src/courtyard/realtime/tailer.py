@@ -194,8 +194,27 @@ class StreamTailer:
             if len(batch) < BATCH:
                 return
 
+    def offer(self, batch: list[StoredEvent]) -> bool:
+        """Dispatch events this node has just committed without reading them back.
+
+        Accepted only when they follow on exactly from ``position`` (no other commit came in
+        between) and every conversation they touch has its audience cached and unchanged;
+        otherwise the caller wakes the tailer, which reads the stream as usual.
+        """
+        if not batch or batch[0].id != self.position + 1:
+            return False
+        for event in batch:
+            if event.conversation_id is not None and (
+                event.audience_changed or event.conversation_id not in self._audiences
+            ):
+                return False
+        self._dispatch(batch)
+        return True
+
     def _dispatch(self, batch: Iterable[StoredEvent]) -> None:
         for event in batch:
+            if event.id <= self.position:  # already dispatched (an offer overtook a read)
+                continue
             recipients = self._recipients(event)
             if recipients:
                 frame = event_frame(event)
