@@ -82,6 +82,7 @@ async def build_services(
             realtime=realtime,
             governance=governance,
             accounts=accounts,
+            media=media,
         )
         for frame_type in ("send", "typing", "read"):
             realtime.frame_handlers[frame_type] = chats.handle_frame

@@ -7,12 +7,14 @@ in the same service call and the same group commit.
 from __future__ import annotations
 
 from typing import Annotated, Literal
+from urllib.parse import quote
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, File, Query, Response, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 
 from courtyard.accounts.api import ActorDep, ServicesDep
 from courtyard.chats.model import (
+    AttachmentOut,
     ConversationDetailOut,
     ConversationOut,
     InvitationOut,
@@ -287,6 +289,51 @@ async def forward(
 ) -> list[MessageOut]:
     return await services.chats.forward(
         actor, conversation_id, message_id, to_conversation_ids=body.to, client_id=body.client_id
+    )
+
+
+@router.post(
+    "/conversations/{conversation_id}/attachments",
+    response_model=AttachmentOut,
+    status_code=201,
+    summary="Upload an image or file to send in a message",
+    description="Images are re-encoded without metadata; other files need an allowed type.",
+)
+async def upload_attachment(
+    conversation_id: str,
+    actor: ActorDep,
+    services: ServicesDep,
+    file: Annotated[UploadFile, File()],
+) -> AttachmentOut:
+    data = await file.read(services.settings.attachment_max_bytes + 1)
+    return await services.chats.upload_attachment(
+        actor,
+        conversation_id,
+        filename=file.filename or "file",
+        content_type=file.content_type,
+        data=data,
+    )
+
+
+@router.get(
+    "/conversations/{conversation_id}/attachments/{attachment_id}",
+    response_class=Response,
+    summary="Download an attachment (members only)",
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+async def download_attachment(
+    conversation_id: str, attachment_id: str, actor: ActorDep, services: ServicesDep
+) -> Response:
+    row, data = await services.chats.attachment_content(actor, conversation_id, attachment_id)
+    disposition = "inline" if row["kind"] == "image" else "attachment"
+    return Response(
+        content=data,
+        media_type=row["content_type"],
+        headers={
+            "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(row['filename'])}",
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, max-age=86400",
+        },
     )
 
 

@@ -1260,6 +1260,16 @@ def direct_key(a: str, b: str) -> str:
 # ---- what the API shows ----------------------------------------------------------------------
 
 
+class AttachmentOut(BaseModel):
+    id: str
+    kind: str  # image | file
+    filename: str
+    content_type: str
+    size: int
+    width: int | None = None
+    height: int | None = None
+
+
 class MessageOut(BaseModel):
     id: str
     conversation_id: str
@@ -1270,14 +1280,19 @@ class MessageOut(BaseModel):
     sent_at: datetime
     reply_to_id: str | None
     hops: int
-    attachments: list[str]
+    attachments: list[AttachmentOut]
     mentions: list[str]
     mentions_all: bool
     recalled: bool
 
 
 def message_payload(
-    message: Message, *, seq: int, client_id: str, mentions: Mentions
+    message: Message,
+    *,
+    seq: int,
+    client_id: str,
+    mentions: Mentions,
+    attachments: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """A message as clients see it (the event's data and the API's item): built by hand, not
     through pydantic, because every message on the hot path needs one."""
@@ -1291,7 +1306,7 @@ def message_payload(
         "sent_at": message.sent_at.isoformat(),
         "reply_to_id": message.reply_to_id,
         "hops": message.hops,
-        "attachments": list(message.attachment_ids),
+        "attachments": attachments or [],
         "mentions": sorted(mentions.account_ids),
         "mentions_all": mentions.everyone,
         "recalled": message.recalled_at is not None,

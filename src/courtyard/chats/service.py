@@ -16,6 +16,8 @@ same ``NotFound`` as a conversation that does not exist.
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -28,6 +30,7 @@ from courtyard.chats.model import (
     AcceptInvitation,
     AcceptTransfer,
     ApproveInvitation,
+    AttachmentOut,
     CancelInvitation,
     Command,
     Conversation,
@@ -90,9 +93,12 @@ from courtyard.core.errors import (
     Forbidden,
     InvalidInput,
     NotFound,
+    PayloadTooLarge,
     PolicyBlocked,
+    UnsupportedMedia,
 )
 from courtyard.core.ids import is_valid_id, new_id
+from courtyard.core.media import MediaStore, sanitize_image
 from courtyard.core.pagination import Page, clamp_limit, decode_cursor, encode_cursor
 from courtyard.governance.model import (
     Capability,
@@ -106,6 +112,8 @@ from courtyard.realtime.model import EventDraft
 from courtyard.realtime.service import RealtimeService
 
 CLIENT_ID_MAX = 64
+IMAGE_EXTENSIONS = frozenset({"jpg", "jpeg", "png", "gif", "webp"})
+FILENAME_MAX = 200
 UNREAD_CAP = 999  # unread counts above this show as "999+"
 
 
@@ -139,6 +147,18 @@ def _check_client_id(client_id: str) -> str:
     return client_id
 
 
+def _clean_filename(raw: str) -> str:
+    """A file name safe to show and to put in a Content-Disposition header."""
+    name = raw.replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(c for c in name if c.isprintable() and c not in '"<>|*?:').strip(" .")
+    if not name:
+        name = "file"
+    if len(name) > FILENAME_MAX:
+        stem, dot, ext = name.rpartition(".")
+        name = (stem[: FILENAME_MAX - len(ext) - 1] + dot + ext) if dot else name[:FILENAME_MAX]
+    return name
+
+
 def _check_id(value: str, field: str) -> str:
     if not is_valid_id(value):
         raise InvalidInput(f"{field} is not a valid id.", details={"field": field})
@@ -159,6 +179,33 @@ class SendRequest:
     forwarded_from: str | None = None  # the message this one forwards
 
 
+_Accepted = tuple[int, SendRequest, Message, Mentions, list[dict[str, Any]]]
+
+ATTACHMENT_FIELDS = ("id", "kind", "filename", "content_type", "size", "width", "height")
+
+
+def attachment_not_found() -> NotFound:
+    return NotFound("No such attachment.", code="attachment_not_found")
+
+
+def _attachments_for(
+    request: SendRequest, files: dict[str, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """What the message shows of each attachment; each must be the sender's upload to this
+    conversation (a forward copies attachments into the target conversation first)."""
+    shown = []
+    for attachment_id in request.attachment_ids:
+        row = files.get(attachment_id)
+        if (
+            row is None
+            or row["conversation_id"] != request.conversation_id
+            or row["uploader_id"] != request.sender_id
+        ):
+            raise attachment_not_found()
+        shown.append({name: row[name] for name in ATTACHMENT_FIELDS})
+    return shown
+
+
 class ChatsService:
     def __init__(
         self,
@@ -169,7 +216,9 @@ class ChatsService:
         realtime: RealtimeService,
         governance: GovernanceService,
         accounts: AccountsService,
+        media: MediaStore,
     ) -> None:
+        self._media = media
         self._settings = settings
         self._db = db
         self._clock = clock
@@ -444,7 +493,11 @@ class ChatsService:
             frozenset(a for a in stored.mentions if a != "@all"), "@all" in stored.mentions
         )
         return message_payload(
-            stored.message, seq=stored.seq, client_id=stored.client_id, mentions=mentions
+            stored.message,
+            seq=stored.seq,
+            client_id=stored.client_id,
+            mentions=mentions,
+            attachments=list(stored.attachments),
         )
 
     # -- direct conversations -----------------------------------------------------------------
@@ -706,17 +759,21 @@ class ChatsService:
             contexts = await store.send_contexts(
                 conn, sorted({(batch[i].conversation_id, batch[i].sender_id) for i in fresh})
             )
-            accepted: list[tuple[int, SendRequest, Message, Mentions]] = []
+            files = await store.get_attachments(
+                conn, sorted({a for i in fresh for a in batch[i].attachment_ids})
+            )
+            accepted: list[_Accepted] = []
             for index in fresh:
                 request = batch[index]
                 try:
                     message, mentions = await self._validate_send(
                         tx, request, now, settings, contexts
                     )
+                    shown = _attachments_for(request, files)
                 except CourtyardError as exc:
                     results[index] = exc
                     continue
-                accepted.append((index, request, message, mentions))
+                accepted.append((index, request, message, mentions, shown))
             if accepted:
                 await self._store_sends(tx, accepted, results, now, contexts)
         for index, key in enumerate(keys):
@@ -831,14 +888,14 @@ class ChatsService:
     async def _store_sends(
         self,
         tx: Tx,
-        accepted: list[tuple[int, SendRequest, Message, Mentions]],
+        accepted: list[_Accepted],
         results: list[dict[str, Any] | BaseException | None],
         now: datetime,
         contexts: dict[tuple[str, str], store.SendContext],
     ) -> None:
         conn = tx.conn
         per_conversation: dict[str, int] = {}
-        for _, request, _, _ in accepted:
+        for _, request, _, _, _ in accepted:
             per_conversation[request.conversation_id] = (
                 per_conversation.get(request.conversation_id, 0) + 1
             )
@@ -847,11 +904,11 @@ class ChatsService:
         payloads: list[dict[str, Any]] = []
         drafts: list[EventDraft] = []
         seqs: list[int] = []
-        for _, request, message, mentions in accepted:
+        for _, request, message, mentions, shown in accepted:
             seq = next_seq[request.conversation_id]
             next_seq[request.conversation_id] = seq + 1
             payload = message_payload(
-                message, seq=seq, client_id=request.client_id, mentions=mentions
+                message, seq=seq, client_id=request.client_id, mentions=mentions, attachments=shown
             )
             payloads.append(payload)
             seqs.append(seq)
@@ -864,7 +921,7 @@ class ChatsService:
             )
         stream_ids = await self._realtime.append(tx, drafts)
         rows = []
-        for (index, request, message, mentions), seq, stream_id, payload in zip(
+        for (index, request, message, mentions, shown), seq, stream_id, payload in zip(
             accepted, seqs, stream_ids, payloads, strict=True
         ):
             stored_mentions = sorted(mentions.account_ids) + (["@all"] if mentions.everyone else [])
@@ -876,6 +933,7 @@ class ChatsService:
                         client_id=request.client_id,
                         mentions=stored_mentions,
                         stream_id=stream_id,
+                        attachments=tuple(shown),
                     ),
                     f"{request.sender_id}:{request.client_id}",
                 )
@@ -951,6 +1009,129 @@ class ChatsService:
         ranges = await store.history_ranges_of(conn, stored.message.conversation_id, account_id)
         return any(lo < stored.seq and (hi is None or stored.seq <= hi) for lo, hi in ranges)
 
+    # -- attachments ------------------------------------------------------------------------
+
+    async def upload_attachment(
+        self,
+        actor: Actor,
+        conversation_id: str,
+        *,
+        filename: str,
+        content_type: str | None,
+        data: bytes,
+    ) -> AttachmentOut:
+        """Store a file or image for a message the actor is about to send.
+
+        Images are decoded and re-encoded (so location and camera metadata never survive);
+        other files must have an allowed extension and are always served as downloads.
+        """
+        self._governance.capabilities(actor.standing).require(Capability.SEND)
+        name = _clean_filename(filename)
+        settings = self._settings
+        if len(data) > settings.attachment_max_bytes:
+            raise PayloadTooLarge(
+                f"Attachments are at most {settings.attachment_max_bytes // (1024 * 1024)} MiB.",
+                details={"max_bytes": settings.attachment_max_bytes},
+            )
+        if not data:
+            raise InvalidInput("The file is empty.", details={"field": "file"})
+        async with self._db.read() as conn:
+            await self._member_or_hide(conn, actor.id, conversation_id)
+        extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+        row: dict[str, Any] = {
+            "id": new_id(),
+            "conversation_id": conversation_id,
+            "uploader_id": actor.id,
+            "filename": name,
+            "created_at": self._clock.now(),
+        }
+        if (content_type or "").startswith("image/") or extension in IMAGE_EXTENSIONS:
+            image = await asyncio.to_thread(
+                sanitize_image,
+                data,
+                max_side=settings.attachment_image_max_side,
+                max_bytes=settings.attachment_max_bytes,
+            )
+            stored, key = image.data, image.key
+            row.update(
+                kind="image",
+                content_type=image.content_type,
+                width=image.width,
+                height=image.height,
+                removed_metadata=list(image.removed_metadata),
+            )
+        else:
+            allowed = {e.strip() for e in settings.attachment_extensions.split(",") if e.strip()}
+            if extension not in allowed:
+                raise UnsupportedMedia(
+                    "This kind of file cannot be sent.",
+                    details={"field": "file", "allowed": sorted(allowed)},
+                )
+            stored, key = data, hashlib.sha256(data).hexdigest()
+            row.update(
+                kind="file",
+                content_type="application/octet-stream",
+                width=None,
+                height=None,
+                removed_metadata=[],
+            )
+        await self._governance.authorize(
+            actor.standing,
+            Capability.SEND,
+            PolicyEvent(
+                EventKind.MESSAGE,
+                actor_id=actor.id,
+                subject_type="attachment",
+                subject_id=row["id"],
+                context={"kind": row["kind"], "size": len(stored), "sha256": key},
+            ),
+        )
+        await self._media.put(key, stored)
+        row.update(size=len(stored), media_key=key)
+        async with self._db.write() as tx:
+            await store.insert_attachment(tx.conn, row)
+        return AttachmentOut(**{name: row[name] for name in ATTACHMENT_FIELDS})
+
+    async def attachment_content(
+        self, actor: Actor, conversation_id: str, attachment_id: str
+    ) -> tuple[dict[str, Any], bytes]:
+        """An attachment's metadata and bytes, for a member of its conversation."""
+        self._governance.capabilities(actor.standing).require(Capability.READ)
+        async with self._db.read() as conn:
+            await self._member_or_hide(conn, actor.id, conversation_id)
+            found = await store.get_attachments(conn, [attachment_id])
+        row = found.get(attachment_id)
+        if row is None or row["conversation_id"] != conversation_id:
+            raise attachment_not_found()
+        data = await self._media.get(row["media_key"])
+        if data is None:
+            raise attachment_not_found()
+        return row, data
+
+    async def _copy_attachments(
+        self, actor: Actor, attachments: Sequence[dict[str, Any]], to_conversation_id: str
+    ) -> tuple[str, ...]:
+        """Copies of a forwarded message's attachments in the target conversation."""
+        if not attachments:
+            return ()
+        async with self._db.write() as tx:
+            found = await store.get_attachments(tx.conn, [a["id"] for a in attachments])
+            copies = []
+            for shown in attachments:
+                original = found.get(shown["id"])
+                if original is None:
+                    raise attachment_not_found()
+                copy = {
+                    **original,
+                    "id": new_id(),
+                    "conversation_id": to_conversation_id,
+                    "uploader_id": actor.id,
+                    "created_at": self._clock.now(),
+                }
+                await store.insert_attachment(tx.conn, copy)
+                copies.append(copy["id"])
+        return tuple(copies)
+
     async def forward(
         self,
         actor: Actor,
@@ -986,6 +1167,9 @@ class ChatsService:
             raise MessageRecalled
         out = []
         for index, target in enumerate(targets):
+            async with self._db.read() as conn:
+                await self._member_or_hide(conn, actor.id, target)
+            copies = await self._copy_attachments(actor, stored.attachments, target)
             payload = await self.send_payload(
                 actor,
                 SendRequest(
@@ -993,7 +1177,7 @@ class ChatsService:
                     conversation_id=target,
                     client_id=f"{client_id}:{index}",
                     text=stored.message.text,
-                    attachment_ids=stored.message.attachment_ids,
+                    attachment_ids=copies,
                     hops=stored.message.hops + 1,
                     forwarded_from=message_id,
                 ),

@@ -161,6 +161,26 @@ messages = Table(
     Index("uq_messages_conversation_seq", "conversation_id", "seq", unique=True),
 )
 
+# Files and images uploaded to a conversation; a message refers to them by id. A forwarded
+# attachment is a new row in the target conversation pointing at the same stored bytes.
+attachments = Table(
+    "attachments",
+    metadata,
+    Column("id", String(26), primary_key=True),
+    Column("conversation_id", String(26), ForeignKey("conversations.id"), nullable=False),
+    Column("uploader_id", String(26), ForeignKey("accounts.id"), nullable=False),
+    Column("kind", String(8), nullable=False),  # image | file
+    Column("filename", String(255), nullable=False),
+    Column("content_type", String(128), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("width", Integer, nullable=True),
+    Column("height", Integer, nullable=True),
+    Column("media_key", String(128), nullable=False),
+    Column("removed_metadata", JSONDocument, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index("ix_attachments_conversation", "conversation_id"),
+)
+
 # "Delete for me": the message stays for everyone else.
 message_hides = Table(
     "message_hides",
@@ -285,6 +305,8 @@ class StoredMessage:
     client_id: str
     mentions: list[str]
     stream_id: int
+    # What the message shows of each attachment (AttachmentOut's fields).
+    attachments: tuple[dict[str, Any], ...] = ()
 
 
 def _message(row: Row[Any]) -> StoredMessage:
@@ -296,7 +318,7 @@ def _message(row: Row[Any]) -> StoredMessage:
             text=row.text,
             sent_at=row.sent_at,
             hops=int(row.hops),
-            attachment_ids=tuple(row.attachments or ()),
+            attachment_ids=tuple(a["id"] for a in row.attachments or ()),
             reply_to_id=row.reply_to_id,
             recalled_at=row.recalled_at,
         ),
@@ -304,6 +326,7 @@ def _message(row: Row[Any]) -> StoredMessage:
         client_id=str(row.client_key).split(":", 1)[1],
         mentions=list(row.mentions or ()),
         stream_id=int(row.stream_id),
+        attachments=tuple(row.attachments or ()),
     )
 
 
@@ -878,7 +901,7 @@ def message_row(stored: StoredMessage, sender_key: str) -> dict[str, Any]:
         "sent_at": m.sent_at,
         "reply_to_id": m.reply_to_id,
         "hops": m.hops,
-        "attachments": list(m.attachment_ids),
+        "attachments": list(stored.attachments),
         "mentions": stored.mentions,
         "recalled_at": m.recalled_at,
         "stream_id": stored.stream_id,
@@ -973,3 +996,19 @@ async def count_unread(conn: Conn, conversation_id: str, account_id: str, after_
         )
     )
     return int(result.scalar_one())
+
+
+# ---- attachments ----------------------------------------------------------------------------
+
+
+async def insert_attachment(conn: Conn, row: dict[str, Any]) -> None:
+    await conn.execute(attachments.insert().values(**row))
+
+
+async def get_attachments(conn: Conn, attachment_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    if not attachment_ids:
+        return {}
+    result = await conn.execute(
+        select(attachments).where(attachments.c.id.in_(list(attachment_ids)))
+    )
+    return {row.id: dict(row._mapping) for row in result}

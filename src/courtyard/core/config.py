@@ -76,6 +76,14 @@ class Settings(BaseSettings):
     group_invite_link_days: int = Field(default=7, ge=1)
     message_recall_seconds: int = Field(default=120, ge=0)
     message_max_chars: int = Field(default=5000, ge=1)
+    # Attachments: images are re-encoded (metadata stripped) and shrunk to this side.
+    # Below max_body_bytes (a multipart upload carries some overhead).
+    attachment_max_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    attachment_image_max_side: int = Field(default=2560, ge=64)
+    # Files other than images: allowed extensions (lower case, comma-separated).
+    attachment_extensions: str = (
+        "pdf,txt,md,csv,zip,7z,docx,xlsx,pptx,odt,ods,odp,mp3,m4a,ogg,mp4,webm,mov"
+    )
     # Most sends written in one transaction (group commit).
     chat_batch_max: int = Field(default=512, ge=1)
 

@@ -13,7 +13,7 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, cast
 
 from PIL import Image, ImageCms, ImageOps
 
@@ -110,6 +110,46 @@ def sanitize_square_image(data: bytes, *, size: int, max_bytes: int) -> Sanitize
         content_type="image/png",
         width=size,
         height=size,
+        removed_metadata=removed,
+    )
+
+
+def sanitize_image(data: bytes, *, max_side: int, max_bytes: int) -> SanitizedImage:
+    """Decode, orient, shrink to ``max_side`` and re-encode (JPEG, or PNG with transparency):
+    what was sent is never what is stored, so no metadata (location, camera) survives."""
+    if len(data) > max_bytes:
+        raise PayloadTooLarge(
+            f"The image is larger than {max_bytes // (1024 * 1024)} MiB.",
+            details={"max_bytes": max_bytes},
+        )
+    try:
+        rgba, removed = _decode(data)
+    except CourtyardError:
+        raise
+    except Exception as exc:  # Pillow raises many kinds of error on hostile or broken files
+        raise InvalidInput(
+            "The file is not an image we can read.", details={"field": "file"}
+        ) from exc
+    rgba.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    lowest_alpha = cast(tuple[int, int], rgba.getchannel("A").getextrema())[0]
+    if lowest_alpha < 255:  # some transparency: keep it
+        clean = rgba
+        clean.info.clear()
+        clean.save(out, format="PNG", optimize=True)
+        content_type = "image/png"
+    else:
+        clean = rgba.convert("RGB")
+        clean.info.clear()
+        clean.save(out, format="JPEG", quality=88, optimize=True)
+        content_type = "image/jpeg"
+    encoded = out.getvalue()
+    return SanitizedImage(
+        key=hashlib.sha256(encoded).hexdigest(),
+        data=encoded,
+        content_type=content_type,
+        width=clean.width,
+        height=clean.height,
         removed_metadata=removed,
     )
 

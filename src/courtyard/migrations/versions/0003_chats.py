@@ -1,8 +1,8 @@
-"""Chats: conversations, members, messages, invitations, links; stream audiences
+"""Chats: conversations, members, messages, attachments, invitations, links; stream audiences
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-22 06:33:19.855172
+Create Date: 2026-11-22 07:05:53.053639
 """
 
 from __future__ import annotations
@@ -75,6 +75,37 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_conversations")),
         sa.UniqueConstraint("direct_key", name=op.f("uq_conversations_direct_key")),
     )
+    op.create_table(
+        "attachments",
+        sa.Column("id", sa.String(length=26), nullable=False),
+        sa.Column("conversation_id", sa.String(length=26), nullable=False),
+        sa.Column("uploader_id", sa.String(length=26), nullable=False),
+        sa.Column("kind", sa.String(length=8), nullable=False),
+        sa.Column("filename", sa.String(length=255), nullable=False),
+        sa.Column("content_type", sa.String(length=128), nullable=False),
+        sa.Column("size", sa.BigInteger(), nullable=False),
+        sa.Column("width", sa.Integer(), nullable=True),
+        sa.Column("height", sa.Integer(), nullable=True),
+        sa.Column("media_key", sa.String(length=128), nullable=False),
+        sa.Column(
+            "removed_metadata",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("created_at", courtyard.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["conversation_id"],
+            ["conversations.id"],
+            name=op.f("fk_attachments_conversation_id_conversations"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["uploader_id"], ["accounts.id"], name=op.f("fk_attachments_uploader_id_accounts")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_attachments")),
+    )
+    with op.batch_alter_table("attachments", schema=None) as batch_op:
+        batch_op.create_index("ix_attachments_conversation", ["conversation_id"], unique=False)
+
     op.create_table(
         "conversation_members",
         sa.Column("conversation_id", sa.String(length=26), nullable=False),
@@ -265,6 +296,10 @@ def downgrade() -> None:
         batch_op.drop_index("ix_conversation_members_account")
 
     op.drop_table("conversation_members")
+    with op.batch_alter_table("attachments", schema=None) as batch_op:
+        batch_op.drop_index("ix_attachments_conversation")
+
+    op.drop_table("attachments")
     op.drop_table("conversations")
     op.drop_table("chat_preferences")
     with op.batch_alter_table("stream_audiences", schema=None) as batch_op:
