@@ -20,6 +20,7 @@ from courtyard.core.clock import Clock
 from courtyard.core.config import Settings
 from courtyard.core.http import BodySizeLimit, install_error_handlers
 from courtyard.realtime import api as realtime_api
+from courtyard.realtime.gateway import WireAccess
 from courtyard.web import pages as web_pages
 
 
@@ -50,6 +51,7 @@ def create_app(
     )
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(WireAccess)  # added last: outermost, sees the server's own send
     app.include_router(accounts_api.router)
     app.include_router(contacts_api.router)
     app.include_router(chats_api.router)

@@ -209,3 +209,39 @@ async def test_an_offer_that_skips_a_commit_is_refused_and_read_from_the_stream(
     )
     assert tailer.offer([unknown]) is False
     assert tailer.position == start + 1
+
+
+async def test_queued_frames_go_straight_to_uvicorns_transport(
+    make_user: UserFactory, services: Services, open_stream: Opener, monkeypatch: Any
+) -> None:
+    """Under uvicorn's sans-I/O protocol, events skip the per-frame ASGI send path (the
+    fallback stays correct elsewhere): the frames still arrive, in order, intact."""
+    from starlette.websockets import WebSocket
+
+    user = await make_user("wire_user")
+    stream = await open_stream(user)
+    await stream.register(None)
+    calls: list[str] = []
+    original = WebSocket.send_text
+
+    async def counting(self: WebSocket, data: str) -> None:
+        calls.append(data)
+        await original(self, data)
+
+    monkeypatch.setattr(WebSocket, "send_text", counting)
+    big = "x" * 70_000  # the 8-byte length form of the frame header
+    drafts = [
+        EventDraft(
+            kind="test.wire",
+            payload={"n": n, "pad": big if n == 2 else "é" * n},
+            account_id=me(user)["id"],
+        )
+        for n in range(5)
+    ]
+    async with services.db.write() as tx:
+        await services.realtime.append(tx, drafts)
+    received = [await asyncio.wait_for(stream.next_event(), 5) for _ in range(5)]
+    assert [e["data"]["n"] for e in received] == [0, 1, 2, 3, 4]
+    assert received[2]["data"]["pad"] == big
+    assert received[4]["data"]["pad"] == "éééé"
+    assert calls == []

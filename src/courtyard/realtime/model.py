@@ -34,6 +34,32 @@ class StoredEvent:
     audience_changed: bool = False
 
 
+class WireFrame:
+    """A text frame serialised once, and its WebSocket encoding built once, however many
+    connections it goes to (a group message reaches hundreds)."""
+
+    __slots__ = ("_wire", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._wire: bytes | None = None
+
+    @property
+    def wire(self) -> bytes:
+        """The whole server-to-client frame: FIN + text opcode, length, unmasked payload."""
+        if self._wire is None:
+            payload = self.text.encode()
+            size = len(payload)
+            if size < 126:
+                header = bytes((0x81, size))
+            elif size < 65536:
+                header = bytes((0x81, 126)) + size.to_bytes(2, "big")
+            else:
+                header = bytes((0x81, 127)) + size.to_bytes(8, "big")
+            self._wire = header + payload
+        return self._wire
+
+
 def event_frame(event: StoredEvent) -> str:
     """The WebSocket (text) frame of an event, serialised once whoever receives it."""
     return json.dumps_str(

@@ -30,7 +30,7 @@ from courtyard.core import json
 from courtyard.core.bus import Bus
 from courtyard.core.db import Conn, Database
 from courtyard.realtime import store
-from courtyard.realtime.model import StoredEvent, event_frame
+from courtyard.realtime.model import StoredEvent, WireFrame, event_frame
 from courtyard.realtime.service import EPHEMERAL_CHANNEL, STREAM_CHANNEL
 
 log = logging.getLogger(__name__)
@@ -48,9 +48,9 @@ class Listener(Protocol):
     @property
     def account_id(self) -> str: ...
 
-    def deliver(self, stream_id: int, frame: str) -> None: ...
+    def deliver(self, stream_id: int, frame: WireFrame) -> None: ...
 
-    def deliver_ephemeral(self, frame: str) -> None: ...
+    def deliver_ephemeral(self, frame: WireFrame) -> None: ...
 
 
 class StreamTailer:
@@ -134,7 +134,7 @@ class StreamTailer:
         if conversation_id not in self._audiences:
             async with self._db.read() as conn:
                 await self._load_audiences(conn, {conversation_id}, self.position)
-        text = json.dumps_str(frame)
+        text = WireFrame(json.dumps_str(frame))
         for account_id, _start, end in self._audiences.get(conversation_id, ()):
             if end is None:
                 for listener in self._by_account.get(account_id, ()):
@@ -217,7 +217,7 @@ class StreamTailer:
                 continue
             recipients = self._recipients(event)
             if recipients:
-                frame = event_frame(event)
+                frame = WireFrame(event_frame(event))
                 for listener in recipients:
                     listener.deliver(event.id, frame)
             self.position = event.id
