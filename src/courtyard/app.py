@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from courtyard import __version__
 from courtyard.accounts import api as accounts_api
+from courtyard.chats import api as chats_api
 from courtyard.contacts import api as contacts_api
 from courtyard.container import Services, build_services
 from courtyard.core.bus import Bus, RedisBus
@@ -32,9 +33,11 @@ def create_app(
         async with build_services(settings, clock=clock, bus=bus) as services:
             app.state.services = services
             await services.tailer.start()
+            services.chats.start()
             try:
                 yield
             finally:
+                await services.chats.stop()
                 await services.tailer.stop()
 
     app = FastAPI(
@@ -49,6 +52,7 @@ def create_app(
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.include_router(accounts_api.router)
     app.include_router(contacts_api.router)
+    app.include_router(chats_api.router)
     app.include_router(realtime_api.router)
     web_pages.install(app)
 

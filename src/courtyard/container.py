@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from courtyard.accounts.service import AccountsService, LocalDevelopmentVerifier
+from courtyard.chats.service import ChatsService
 from courtyard.contacts.service import ContactsService
 from courtyard.core.bus import Bus, InProcessBus, RedisBus
 from courtyard.core.clock import Clock, SystemClock
@@ -37,6 +38,7 @@ class Services:
     tailer: StreamTailer
     accounts: AccountsService
     contacts: ContactsService
+    chats: ChatsService
 
 
 @asynccontextmanager
@@ -72,6 +74,16 @@ async def build_services(
             governance=governance,
             accounts=accounts,
         )
+        chats = ChatsService(
+            settings=settings,
+            db=db,
+            clock=clock,
+            realtime=realtime,
+            governance=governance,
+            accounts=accounts,
+        )
+        for frame_type in ("send", "typing", "read"):
+            realtime.frame_handlers[frame_type] = chats.handle_frame
         yield Services(
             settings=settings,
             clock=clock,
@@ -83,6 +95,7 @@ async def build_services(
             tailer=tailer,
             accounts=accounts,
             contacts=contacts,
+            chats=chats,
         )
     finally:
         if owns_bus and bus is not None:

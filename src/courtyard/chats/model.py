@@ -20,6 +20,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, TypeVar
 
+from pydantic import BaseModel
+
 from courtyard.core.errors import Conflict, CourtyardError, Forbidden, InvalidInput, NotFound
 from courtyard.core.text import text_problem
 
@@ -1253,3 +1255,112 @@ def direct_key(a: str, b: str) -> str:
         raise DirectWithSelf
     first, second = sorted((a, b))
     return f"{first}:{second}"
+
+
+# ---- what the API shows ----------------------------------------------------------------------
+
+
+class MessageOut(BaseModel):
+    id: str
+    conversation_id: str
+    seq: int
+    sender_id: str
+    client_id: str
+    text: str
+    sent_at: datetime
+    reply_to_id: str | None
+    hops: int
+    attachments: list[str]
+    mentions: list[str]
+    mentions_all: bool
+    recalled: bool
+
+
+def message_payload(
+    message: Message, *, seq: int, client_id: str, mentions: Mentions
+) -> dict[str, Any]:
+    """A message as clients see it (the event's data and the API's item): built by hand, not
+    through pydantic, because every message on the hot path needs one."""
+    return {
+        "id": message.id,
+        "conversation_id": message.conversation_id,
+        "seq": seq,
+        "sender_id": message.sender_id,
+        "client_id": client_id,
+        "text": message.text,
+        "sent_at": message.sent_at.isoformat(),
+        "reply_to_id": message.reply_to_id,
+        "hops": message.hops,
+        "attachments": list(message.attachment_ids),
+        "mentions": sorted(mentions.account_ids),
+        "mentions_all": mentions.everyone,
+        "recalled": message.recalled_at is not None,
+    }
+
+
+class MemberOut(BaseModel):
+    account_id: str
+    handle: str
+    display_name: str
+    nickname: str | None
+    role: Role
+    joined_at: datetime
+    muted_until: datetime | None
+    invited_by: str | None
+
+
+class ConversationOut(BaseModel):
+    id: str
+    kind: ConversationKind
+    name: str | None
+    # Direct conversations: the other person.
+    peer_id: str | None
+    peer_handle: str | None
+    peer_display_name: str | None
+    owner_id: str | None
+    announcement: str | None
+    owner_approval: bool
+    member_count: int
+    created_at: datetime
+    dissolved: bool
+    last_seq: int
+    last_message_at: datetime | None
+    # The viewer's own view of it.
+    role: Role
+    unread: int
+    read_seq: int
+    notifications_muted: bool
+    pinned: bool
+    archived: bool
+    request: bool  # a stranger's conversation waiting in the requests box
+    proposed_owner_id: str | None
+
+
+class InvitationOut(BaseModel):
+    id: str
+    conversation_id: str
+    conversation_name: str | None
+    member_count: int
+    inviter_id: str
+    inviter_name: str
+    invitee_id: str
+    invitee_name: str
+    status: InvitationStatus
+    needs_approval: bool
+    needs_acceptance: bool
+    created_at: datetime
+
+
+class InviteLinkOut(BaseModel):
+    id: str
+    conversation_id: str
+    created_by: str
+    created_at: datetime
+    expires_at: datetime
+
+
+class ConversationDetailOut(ConversationOut):
+    members: list[MemberOut]
+    # Owners and admins see the invitations waiting for approval and the live links.
+    pending_invitations: list[InvitationOut]
+    invite_links: list[InviteLinkOut]

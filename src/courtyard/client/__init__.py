@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from courtyard.client._base import ApiError
 from courtyard.client.accounts import AccountsClient
+from courtyard.client.chats import ChatsClient
 from courtyard.client.contacts import ContactsClient
 from courtyard.client.realtime import RealtimeClient, StreamClient, StreamError
 
 
-class CourtyardClient(AccountsClient, ContactsClient, RealtimeClient):
+class CourtyardClient(AccountsClient, ContactsClient, ChatsClient, RealtimeClient):
     """One client with every pillar's calls."""
 
 

@@ -66,6 +66,19 @@ class Settings(BaseSettings):
     friend_request_message_max: int = 200
     labels_per_account_max: int = 200
 
+    # Chats
+    group_member_cap: int = Field(default=500, ge=2)
+    group_admin_cap: int = Field(default=3, ge=0)
+    # Above this many members an invitee must accept an invitation card.
+    group_invite_accept_threshold: int = Field(default=40, ge=1)
+    # Invite links (QR codes) stop admitting at this many members.
+    group_invite_link_max_members: int = Field(default=200, ge=1)
+    group_invite_link_days: int = Field(default=7, ge=1)
+    message_recall_seconds: int = Field(default=120, ge=0)
+    message_max_chars: int = Field(default=5000, ge=1)
+    # Most sends written in one transaction (group commit).
+    chat_batch_max: int = Field(default=512, ge=1)
+
     # Realtime stream (docs/events.md)
     ws_heartbeat_seconds: float = Field(default=25.0, gt=0)
     ws_idle_timeout_seconds: float = Field(default=75.0, gt=0)

@@ -68,6 +68,28 @@ class GovernanceService:
             )
         return Decision(decision.verdict, decision.hits, decision.labels, decision_id)
 
+    async def decide_in(self, tx: Tx, event: PolicyEvent) -> Decision:
+        """``decide`` for a batched write: a non-allow decision is recorded in ``tx``.
+
+        Message sends are written many to a transaction that commits whatever each message's
+        fate, so the record of a blocked message commits with the batch.
+        """
+        decision = await self.policy.evaluate(event)
+        if decision.verdict is Verdict.ALLOW:
+            return decision
+        decision_id = await store.insert_decision(
+            tx.conn,
+            decided_at=self._clock.now(),
+            event_kind=event.kind.value,
+            actor_id=event.actor_id,
+            subject_type=event.subject_type,
+            subject_id=event.subject_id,
+            verdict=decision.verdict.value,
+            labels=list(decision.labels),
+            hits=decision.explanation(),
+        )
+        return Decision(decision.verdict, decision.hits, decision.labels, decision_id)
+
     async def authorize(
         self, standing: Standing | None, needs: Capability | None, event: PolicyEvent
     ) -> Decision:

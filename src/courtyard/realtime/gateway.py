@@ -40,6 +40,9 @@ CLOSE_IDLE = 4408
 CLOSE_RESYNC = 4409
 
 REPLAY_BATCH = 500
+# Frames handled by other pillars (a send) that may be in progress at once per connection;
+# beyond this the connection stops reading, which pushes back on the client through TCP.
+IN_FLIGHT_MAX = 256
 PING = json.dumps_str({"type": "ping"})
 
 
@@ -76,6 +79,21 @@ class StreamConnection:
             self._queue.clear()
         else:
             self._queue.append((stream_id, frame))
+        self._ready.set()
+
+    def record_ack(self, ack: object) -> None:
+        if isinstance(ack, int) and not isinstance(ack, bool):
+            self.acked = max(self.acked, ack)
+
+    def deliver_ephemeral(self, frame: str) -> None:
+        """A frame outside the stream (typing, a send's ack): never replayed, never counted."""
+        if self.overflowed:
+            return
+        if len(self._queue) >= self._queue_max:
+            self.overflowed = True
+            self._queue.clear()
+        else:
+            self._queue.append((0, frame))
         self._ready.set()
 
     def take(self) -> list[tuple[int, str]]:
@@ -227,11 +245,39 @@ async def _replay(
             return last
 
 
+class _FrameDispatcher:
+    """Runs other pillars' frames (a chat ``send``) concurrently, at most ``IN_FLIGHT_MAX``
+    per connection, and queues their replies (an ack) on the connection."""
+
+    def __init__(self, services: Services, connection: StreamConnection) -> None:
+        self.handlers = services.realtime.frame_handlers
+        self._connection = connection
+        self._in_flight = asyncio.Semaphore(IN_FLIGHT_MAX)
+        self._pending: set[asyncio.Task[None]] = set()
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        await self._in_flight.acquire()
+        task = asyncio.create_task(self._handle(message))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _handle(self, message: dict[str, Any]) -> None:
+        try:
+            reply = await self.handlers[message["type"]](self._connection.actor, message)
+            if reply is not None:
+                self._connection.deliver_ephemeral(json.dumps_str(reply))
+        except Exception:  # a handler answers its own errors; anything else is a bug
+            log.exception("frame handler failed")
+        finally:
+            self._in_flight.release()
+
+
 async def _serve(
     websocket: WebSocket, services: Services, connection: StreamConnection, threshold: int
 ) -> None:
     settings = services.settings
     last_heard = time.monotonic()
+    dispatcher = _FrameDispatcher(services, connection)
 
     async def read() -> None:
         nonlocal last_heard
@@ -240,9 +286,9 @@ async def _serve(
             last_heard = time.monotonic()
             kind = message["type"]
             if kind == "ack":
-                ack = message.get("id")
-                if isinstance(ack, int) and not isinstance(ack, bool):
-                    connection.acked = max(connection.acked, ack)
+                connection.record_ack(message.get("id"))
+            elif kind in dispatcher.handlers:
+                await dispatcher.dispatch(message)
             elif kind not in {"pong", "ping"}:  # both only show the client is there
                 raise ProtocolError(CLOSE_PROTOCOL, "unknown_type", f"Unknown frame type {kind!r}.")
 
@@ -258,7 +304,9 @@ async def _serve(
                     CLOSE_RESYNC, "resync", "Too far behind: reconnect with your cursor."
                 )
             for stream_id, frame in connection.take():
-                if stream_id > sent:
+                if stream_id == 0:  # outside the stream: an ack, a typing notice
+                    await websocket.send_text(frame)
+                elif stream_id > sent:
                     await websocket.send_text(frame)
                     sent = stream_id
             now = time.monotonic()

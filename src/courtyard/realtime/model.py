@@ -19,6 +19,8 @@ class EventDraft:
     payload: dict[str, Any]
     account_id: str | None = None
     conversation_id: str | None = None
+    # Set on the event of a transaction that changed who may see the conversation.
+    audience_changed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +31,7 @@ class StoredEvent:
     kind: str
     payload: dict[str, Any]
     created_at: datetime
+    audience_changed: bool = False
 
 
 def event_frame(event: StoredEvent) -> str:

@@ -8,9 +8,11 @@ tailers: this node's directly, the others through the bus channel ``stream``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from courtyard.accounts.model import Actor
+from courtyard.core import json
 from courtyard.core.bus import Bus
 from courtyard.core.clock import Clock
 from courtyard.core.db import Database, Tx
@@ -22,6 +24,11 @@ from courtyard.realtime.model import EventDraft, StoredEvent
 log = logging.getLogger(__name__)
 
 STREAM_CHANNEL = "stream"
+EPHEMERAL_CHANNEL = "ephemeral"
+
+# A handler for a client frame type other than the stream's own (chats registers "send"):
+# given the connection's actor and the frame, it returns the reply frame, if any.
+FrameHandler = Callable[[Actor, dict[str, Any]], Awaitable[dict[str, Any] | None]]
 
 
 class RealtimeService:
@@ -32,6 +39,8 @@ class RealtimeService:
         self._clock = clock
         # The local tailer's wake-up (set by the container once the tailer exists).
         self.local_wake: Callable[[int], None] | None = None
+        # Client frame types handled by other pillars, registered by the container.
+        self.frame_handlers: dict[str, FrameHandler] = {}
 
     async def append(self, tx: Tx, drafts: Sequence[EventDraft]) -> list[int]:
         """Insert ``drafts`` into the stream inside ``tx``; returns their stream ids.
@@ -52,6 +61,7 @@ class RealtimeService:
                 kind=draft.kind,
                 payload=draft.payload,
                 created_at=now,
+                audience_changed=draft.audience_changed,
             )
             for i, draft in enumerate(drafts)
         ]
@@ -64,6 +74,38 @@ class RealtimeService:
 
         tx.after_commit(notify)
         return [first + i for i in range(len(drafts))]
+
+    async def open_audience(
+        self, tx: Tx, conversation_id: str, account_ids: Sequence[str], from_stream: int
+    ) -> None:
+        """From stream id ``from_stream`` on, these accounts see the conversation's events.
+
+        ``from_stream`` is an id this transaction appended (flagged ``audience_changed``), so
+        tailers reload the audience before they route it.
+        """
+        await store.open_audience(tx.conn, conversation_id, list(account_ids), from_stream)
+
+    async def close_audience(
+        self, tx: Tx, conversation_id: str, account_ids: Sequence[str], to_stream: int
+    ) -> None:
+        """After stream id ``to_stream`` (appended by this transaction), they see no more."""
+        await store.close_audience(tx.conn, conversation_id, list(account_ids), to_stream)
+
+    async def redact(self, tx: Tx, stream_id: int, payload: dict[str, Any]) -> None:
+        """Replace a stored event's data (a recalled message): replay never shows the original.
+
+        Connections that already received it are told by the event that explains the change.
+        """
+        await store.rewrite_payload(tx.conn, stream_id, payload)
+
+    async def publish_ephemeral(self, conversation_id: str, frame: dict[str, Any]) -> None:
+        """A frame for the conversation's online members that is never stored (typing).
+
+        It goes over the bus to every node (this one included) and is lost if nobody is
+        listening, which is what "ephemeral" means.
+        """
+        message = {"conversation_id": conversation_id, "frame": frame}
+        await self._bus.publish(EPHEMERAL_CHANNEL, json.dumps(message))
 
     async def list_events(self, actor: Actor, after: int, limit: int) -> list[StoredEvent]:
         """The HTTP fallback: what the actor may see after ``after`` (needs the read capability)."""

@@ -11,7 +11,21 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Index, Integer, String, Table, func, select
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    String,
+    Table,
+    false,
+    func,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -34,8 +48,28 @@ events = Table(
     Column("kind", String(64), nullable=False),
     Column("payload", JSONDocument, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    # True when the event's transaction changed who may see its conversation (a join, a
+    # removal): tailers reload that conversation's audience before routing it.
+    Column("audience_changed", Boolean, nullable=False, default=False, server_default=false()),
     Index("ix_events_account_stream", "account_id", "stream_id"),
     Index("ix_events_conversation_stream", "conversation_id", "stream_id"),
+)
+
+# Who may see a conversation's events, over stream time: one row per membership period.
+# An account sees event E of the conversation when from_stream <= E <= to_stream (or no end).
+stream_audiences = Table(
+    "stream_audiences",
+    metadata,
+    Column("conversation_id", String(26), primary_key=True),
+    Column("account_id", String(26), primary_key=True),
+    Column(
+        "from_stream",
+        BigInteger().with_variant(Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Column("to_stream", BigInteger, nullable=True),
+    Index("ix_stream_audiences_account", "account_id", "conversation_id"),
 )
 
 stream_position = Table(
@@ -80,6 +114,7 @@ def _stored(row: Any) -> StoredEvent:
         kind=row.kind,
         payload=row.payload,
         created_at=row.created_at,
+        audience_changed=bool(row.audience_changed),
     )
 
 
@@ -96,15 +131,84 @@ async def events_for_account_after(
 ) -> list[StoredEvent]:
     """The events one account may see after ``after``, in stream order (replay, HTTP).
 
-    Conversation events will join here through the account's memberships.
+    Its own events, plus each conversation's events inside the account's audience periods:
+    nothing from before it joined or after it left.
     """
-    result = await conn.execute(
+    own = select(events).where(events.c.account_id == account_id, events.c.stream_id > after)
+    audience = stream_audiences
+    shared = (
         select(events)
-        .where(events.c.account_id == account_id, events.c.stream_id > after)
-        .order_by(events.c.stream_id)
-        .limit(limit)
+        .select_from(events.join(audience, events.c.conversation_id == audience.c.conversation_id))
+        .where(
+            audience.c.account_id == account_id,
+            events.c.stream_id > after,
+            events.c.stream_id >= audience.c.from_stream,
+            or_(audience.c.to_stream.is_(None), events.c.stream_id <= audience.c.to_stream),
+            or_(audience.c.to_stream.is_(None), audience.c.to_stream > after),
+        )
     )
+    both = union_all(own, shared).subquery()
+    result = await conn.execute(select(both).order_by(both.c.stream_id).limit(limit))
     return [_stored(row) for row in result]
+
+
+async def audience_periods(
+    conn: Conn, conversation_ids: list[str], from_stream: int
+) -> dict[str, list[tuple[str, int, int | None]]]:
+    """Each conversation's (account, from, to) periods that reach ``from_stream`` or later."""
+    result = await conn.execute(
+        select(stream_audiences).where(
+            stream_audiences.c.conversation_id.in_(conversation_ids),
+            or_(
+                stream_audiences.c.to_stream.is_(None),
+                stream_audiences.c.to_stream >= from_stream,
+            ),
+        )
+    )
+    periods: dict[str, list[tuple[str, int, int | None]]] = {c: [] for c in conversation_ids}
+    for row in result:
+        to = None if row.to_stream is None else int(row.to_stream)
+        periods[row.conversation_id].append((row.account_id, int(row.from_stream), to))
+    return periods
+
+
+async def open_audience(
+    conn: Conn, conversation_id: str, account_ids: list[str], from_stream: int
+) -> None:
+    if account_ids:
+        await conn.execute(
+            stream_audiences.insert(),
+            [
+                {
+                    "conversation_id": conversation_id,
+                    "account_id": a,
+                    "from_stream": from_stream,
+                    "to_stream": None,
+                }
+                for a in account_ids
+            ],
+        )
+
+
+async def close_audience(
+    conn: Conn, conversation_id: str, account_ids: list[str], to_stream: int
+) -> None:
+    if account_ids:
+        await conn.execute(
+            update(stream_audiences)
+            .where(
+                stream_audiences.c.conversation_id == conversation_id,
+                stream_audiences.c.account_id.in_(account_ids),
+                stream_audiences.c.to_stream.is_(None),
+            )
+            .values(to_stream=to_stream)
+        )
+
+
+async def rewrite_payload(conn: Conn, stream_id: int, payload: dict[str, Any]) -> None:
+    await conn.execute(
+        update(events).where(events.c.stream_id == stream_id).values(payload=payload)
+    )
 
 
 async def last_stream_id(conn: Conn) -> int:
@@ -122,6 +226,7 @@ def event_row(
     kind: str,
     payload: dict[str, Any],
     created_at: datetime,
+    audience_changed: bool = False,
 ) -> dict[str, Any]:
     return {
         "stream_id": stream_id,
@@ -130,4 +235,5 @@ def event_row(
         "kind": kind,
         "payload": payload,
         "created_at": created_at,
+        "audience_changed": audience_changed,
     }

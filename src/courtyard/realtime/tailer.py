@@ -6,6 +6,15 @@ the bus channel ``stream`` so every other node's tailer wakes too; a poll every
 connection): ``stream_id > last ORDER BY stream_id``. Because stream ids follow commit order,
 once id N is visible every id below it is too, so advancing ``position`` never skips an event.
 Each event is serialised to its frame once, then handed to the connections that may see it.
+
+Routing: an event with an ``account_id`` goes to that account's connections; an event with a
+``conversation_id`` goes to the accounts in the conversation's audience *at that event's
+stream id* (``stream_audiences`` periods). The tailer caches each conversation's periods and
+reloads them when it reads a batch holding an event flagged ``audience_changed`` for that
+conversation: the reload happens after the batch was read, so it sees every change up to the
+batch's last event, and filtering periods by the event's id routes each event by the
+membership it was written under (a member removed at id 105 still gets id 100 live, and one
+added at 105 never gets id 100).
 """
 
 from __future__ import annotations
@@ -13,19 +22,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable
-from typing import Protocol
+from typing import Any, Protocol
 
+from courtyard.core import json
 from courtyard.core.bus import Bus
-from courtyard.core.db import Database
+from courtyard.core.db import Conn, Database
 from courtyard.realtime import store
 from courtyard.realtime.model import StoredEvent, event_frame
-from courtyard.realtime.service import STREAM_CHANNEL
+from courtyard.realtime.service import EPHEMERAL_CHANNEL, STREAM_CHANNEL
 
 log = logging.getLogger(__name__)
 
 BATCH = 1000
+AUDIENCE_CACHE = 20_000  # conversations whose periods are kept (least recently used go)
+IN_LIST = 500  # conversation ids per audience query
+
+Period = tuple[str, int, int | None]  # (account, from stream id, to stream id or open)
 
 
 class Listener(Protocol):
@@ -36,6 +50,8 @@ class Listener(Protocol):
 
     def deliver(self, stream_id: int, frame: str) -> None: ...
 
+    def deliver_ephemeral(self, frame: str) -> None: ...
+
 
 class StreamTailer:
     def __init__(self, db: Database, bus: Bus, *, poll_seconds: float = 1.0) -> None:
@@ -45,7 +61,7 @@ class StreamTailer:
         self.position = 0
         self._wake = asyncio.Event()
         self._by_account: dict[str, set[Listener]] = defaultdict(set)
-        # Later: self._by_conversation, filled from memberships, consulted in _recipients.
+        self._audiences: OrderedDict[str, list[Period]] = OrderedDict()
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
 
@@ -57,6 +73,7 @@ class StreamTailer:
         self._tasks = [
             asyncio.create_task(self._run(), name="stream-tailer"),
             asyncio.create_task(self._listen(), name="stream-tailer-bus"),
+            asyncio.create_task(self._listen_ephemeral(), name="stream-tailer-ephemeral"),
         ]
 
     async def stop(self) -> None:
@@ -92,19 +109,46 @@ class StreamTailer:
 
     async def _listen(self) -> None:
         """Wake on other nodes' commits; if the bus is away, retry (the poll covers meanwhile)."""
+        await self._subscribe(STREAM_CHANNEL, self._on_wake)
+
+    async def _on_wake(self, message: bytes) -> None:
+        try:
+            position = int(message)
+        except ValueError:
+            position = 0
+        # The writer's own node was woken directly: a repeat costs nothing.
+        self.wake(position)
+
+    async def _listen_ephemeral(self) -> None:
+        await self._subscribe(EPHEMERAL_CHANNEL, self._on_ephemeral)
+
+    async def _on_ephemeral(self, message: bytes) -> None:
+        """Hand a never-stored frame (typing) to the conversation's members online here."""
+        try:
+            decoded = json.loads(message)
+            conversation_id = str(decoded["conversation_id"])
+            frame: dict[str, Any] = decoded["frame"]
+        except (ValueError, KeyError, TypeError):
+            log.warning("ignoring a malformed ephemeral message")
+            return
+        if conversation_id not in self._audiences:
+            async with self._db.read() as conn:
+                await self._load_audiences(conn, {conversation_id}, self.position)
+        text = json.dumps_str(frame)
+        for account_id, _start, end in self._audiences.get(conversation_id, ()):
+            if end is None:
+                for listener in self._by_account.get(account_id, ()):
+                    listener.deliver_ephemeral(text)
+
+    async def _subscribe(self, channel: str, handle: Any) -> None:
         delay = self._poll_seconds
         while not self._stopping:
             try:
-                subscription = await self._bus.subscribe(STREAM_CHANNEL)
+                subscription = await self._bus.subscribe(channel)
                 try:
                     delay = self._poll_seconds
                     async for message in subscription:
-                        try:
-                            position = int(message)
-                        except ValueError:
-                            position = 0
-                        # The writer's own node was woken directly: a repeat costs nothing.
-                        self.wake(position)
+                        await handle(message)
                 finally:
                     with contextlib.suppress(Exception):
                         await subscription.close()
@@ -136,8 +180,16 @@ class StreamTailer:
         while True:
             async with self._db.read() as conn:
                 batch = await store.events_after(conn, self.position, BATCH)
-            if not batch:
-                return
+                if not batch:
+                    return
+                stale = {
+                    e.conversation_id
+                    for e in batch
+                    if e.conversation_id is not None
+                    and (e.audience_changed or e.conversation_id not in self._audiences)
+                }
+                if stale:
+                    await self._load_audiences(conn, stale, batch[0].id)
             self._dispatch(batch)  # no await: attach/detach never interleave with a batch
             if len(batch) < BATCH:
                 return
@@ -151,7 +203,33 @@ class StreamTailer:
                     listener.deliver(event.id, frame)
             self.position = event.id
 
+    async def _load_audiences(self, conn: Conn, conversation_ids: set[str], from_id: int) -> None:
+        ordered = sorted(conversation_ids)
+        for start in range(0, len(ordered), IN_LIST):
+            chunk = ordered[start : start + IN_LIST]
+            loaded = await store.audience_periods(conn, chunk, from_id)
+            for conversation_id, periods in loaded.items():
+                self._audiences[conversation_id] = periods
+                self._audiences.move_to_end(conversation_id)
+        while len(self._audiences) > AUDIENCE_CACHE:
+            self._audiences.popitem(last=False)
+
     def _recipients(self, event: StoredEvent) -> list[Listener]:
         if event.account_id is not None:
             return list(self._by_account.get(event.account_id, ()))
-        return []
+        if event.conversation_id is None:
+            return []
+        periods = self._audiences.get(event.conversation_id)
+        if periods is None:  # pragma: no cover - loaded before every dispatch
+            log.error("no audience loaded for conversation %s", event.conversation_id)
+            return []
+        self._audiences.move_to_end(event.conversation_id)
+        recipients: list[Listener] = []
+        by_account = self._by_account
+        stream_id = event.id
+        for account_id, start, end in periods:
+            if start <= stream_id and (end is None or stream_id <= end):
+                listeners = by_account.get(account_id)
+                if listeners:
+                    recipients.extend(listeners)
+        return recipients
