@@ -35,6 +35,35 @@ def running_server(
 
 
 @contextlib.contextmanager
+def running_nodes(
+    database_url: str | None, count: int = 1, *, fast_hashing: bool = False, **env: str
+) -> Iterator[list[tuple[str, int]]]:
+    """Yield [(base_url, pid)] of ``count`` servers sharing one database; stopped on exit.
+
+    Several nodes only make sense on PostgreSQL with ``COURTYARD_REDIS_URL`` in ``env`` (the
+    bus that wakes the other nodes' tailers). Each node has its own data directory, and they
+    start one after another so that only the first applies the migrations. A child process
+    inherits this process's RLIMIT_NOFILE: raise it before calling this.
+    """
+    with tempfile.TemporaryDirectory(prefix="courtyard-bench-") as tmp:
+        url = database_url or f"sqlite:///{Path(tmp) / 'bench.db'}"
+        with contextlib.ExitStack() as stack:
+            nodes = []
+            for index in range(count):
+                server = stack.enter_context(
+                    ServerProcess(
+                        database_url=url,
+                        data_dir=Path(tmp) / f"node{index}",
+                        env={"COURTYARD_LOGIN_FAILURES_PER_ADDRESS": "1000000", **env},
+                        fast_hashing=fast_hashing,
+                    )
+                )
+                server.wait_ready()
+                nodes.append((server.url, server.pid))
+            yield nodes
+
+
+@contextlib.contextmanager
 def scratch_postgres(admin_url: str) -> Iterator[str]:
     """A fresh database for one benchmark, dropped afterwards: never a shared one."""
     url = asyncio.run(create_scratch_database(admin_url, "courtyard_bench"))
