@@ -336,11 +336,11 @@ class DirectWithSelf(InvalidInput):
 
 
 def invitation_not_found() -> NotFound:
-    return NotFound("No such invitation.")
+    return NotFound("No such invitation.", code="invitation_not_found")
 
 
 def invite_link_not_found() -> NotFound:
-    return NotFound("No such invite link.")
+    return NotFound("No such invite link.", code="invite_link_not_found")
 
 
 # ---- commands and effects ------------------------------------------------------------------

@@ -1257,7 +1257,9 @@ class ChatsService:
             await self._write_conversation_changes(conn, before, after, now)
         seq = await store.last_seq(conn, conversation_id) if before is not None else 0
         for account_id in joined:
-            await store.insert_member(conn, conversation_id, after.members[account_id], True)
+            await store.insert_member(
+                conn, conversation_id, after.members[account_id], True, read_seq=seq
+            )
         if joined:
             await store.open_history(conn, conversation_id, joined, seq)
         for account_id in left:
@@ -1436,6 +1438,19 @@ class ChatsService:
             return [events.to_account(events.INVITATION, m, card) for m in managers]
         return [events.to_account(events.INVITATION, invitation.invitee_id, card)]
 
+    def _with_node_settings(self, state: GroupState) -> GroupState:
+        """The state with this node's limits: a conversation row stores only its member cap,
+        admin cap and owner approval, so the acceptance threshold, link limits and recall
+        window come from the settings (they would silently fall back to the defaults)."""
+        stored = state.conversation.settings
+        settings = replace(
+            self.group_settings,
+            member_cap=stored.member_cap,
+            admin_cap=stored.admin_cap,
+            owner_approval=stored.owner_approval,
+        )
+        return replace(state, conversation=replace(state.conversation, settings=settings))
+
     async def _group_command(
         self,
         actor: Actor,
@@ -1468,6 +1483,7 @@ class ChatsService:
                 raise conversation_not_found()
             state = await store.load_group_state(tx.conn, conversation_id)
             assert state is not None
+            state = self._with_node_settings(state)
             if not outsider and actor.id not in state.members:
                 raise conversation_not_found()
             outcome = apply(state, command, now)

@@ -516,7 +516,11 @@ async def load_group_state(conn: Conn, conversation_id: str) -> GroupState | Non
     )
 
 
-async def insert_member(conn: Conn, conversation_id: str, member: Member, accepted: bool) -> None:
+async def insert_member(
+    conn: Conn, conversation_id: str, member: Member, accepted: bool, *, read_seq: int = 0
+) -> None:
+    """A new member row; ``read_seq`` starts at the seq they joined at, so messages from
+    before they joined (which they cannot read) never count as unread."""
     await conn.execute(
         conversation_members.insert().values(
             conversation_id=conversation_id,
@@ -526,7 +530,7 @@ async def insert_member(conn: Conn, conversation_id: str, member: Member, accept
             nickname=member.nickname,
             muted_until=member.muted_until,
             invited_by=member.invited_by,
-            read_seq=0,
+            read_seq=read_seq,
             notifications_muted=False,
             pinned=False,
             archived=False,
@@ -566,6 +570,17 @@ async def open_history(
     ]
     if rows:
         await conn.execute(insert_ignoring_duplicates(conn, history_ranges), rows)
+        # Someone who left and comes back at the same seq finds their old, empty period
+        # (from_seq, from_seq] under the same key: reopen it, or they would read nothing.
+        await conn.execute(
+            update(history_ranges)
+            .where(
+                history_ranges.c.conversation_id == conversation_id,
+                history_ranges.c.account_id.in_([row["account_id"] for row in rows]),
+                history_ranges.c.from_seq == from_seq,
+            )
+            .values(to_seq=None)
+        )
 
 
 async def close_history(
