@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -206,6 +206,20 @@ def _attachments_for(
     return shown
 
 
+Reply = Callable[[dict[str, Any] | None], None]
+
+
+def _error_frame(
+    kind: str, request: object, client_id: object, exc: CourtyardError
+) -> dict[str, Any]:
+    return {
+        "type": kind,
+        "client_id": client_id if isinstance(client_id, str) else None,
+        "request": request,
+        "error": {"code": exc.code, "message": exc.message, "details": exc.details},
+    }
+
+
 class ChatsService:
     def __init__(
         self,
@@ -226,6 +240,7 @@ class ChatsService:
         self._governance = governance
         self._accounts = accounts
         self._group_settings = self._conversation_settings(settings)
+        self._frame_tasks: set[asyncio.Task[dict[str, Any] | None]] = set()
         self._sends: GroupCommitter[SendRequest, dict[str, Any]] = GroupCommitter(
             self._write_sends, max_batch=settings.chat_batch_max
         )
@@ -721,8 +736,13 @@ class ChatsService:
         return MessageOut(**payload)
 
     async def send_payload(self, actor: Actor, request: SendRequest) -> dict[str, Any]:
-        """The hot path behind ``send`` and the WebSocket: checks what needs no database, then
-        joins the next batch."""
+        """``send`` and ``forward``: checks what needs no database, then joins the next
+        batch; returns the message once committed."""
+        self._precheck(actor, request)
+        return await self._sends.submit(request)
+
+    def _precheck(self, actor: Actor, request: SendRequest) -> None:
+        """What a send can be refused for without the database (the batch checks the rest)."""
         capabilities = self._governance.capabilities(actor.standing)
         capabilities.require(Capability.SEND)
         _check_client_id(request.client_id)
@@ -733,7 +753,6 @@ class ChatsService:
         if len(request.attachment_ids) > 9:
             raise InvalidInput("At most 9 attachments.", details={"field": "attachments"})
         check_text(request.text, self.group_settings, has_attachments=bool(request.attachment_ids))
-        return await self._sends.submit(request)
 
     async def _write_sends(
         self, batch: Sequence[SendRequest]
@@ -1707,14 +1726,26 @@ class ChatsService:
 
     # -- the WebSocket ---------------------------------------------------------------------------
 
-    async def handle_frame(self, actor: Actor, frame: dict[str, Any]) -> dict[str, Any] | None:
-        """``send``, ``typing`` and ``read`` frames from a stream connection; a refusal is
-        answered on the socket with the same typed error the HTTP API would give."""
+    def handle_frame(self, actor: Actor, frame: dict[str, Any], reply: Reply) -> None:
+        """``send``, ``typing`` and ``read`` frames from a stream connection; ``reply`` is
+        called exactly once (None: nothing to answer). A refusal is answered on the socket
+        with the same typed error the HTTP API would give."""
         kind = frame.get("type")
-        client_id = frame.get("client_id")
+        if kind == "send":
+            self._frame_send(actor, frame, reply)
+            return
+        task = asyncio.get_running_loop().create_task(self._frame_other(actor, frame))
+        self._frame_tasks.add(task)
+
+        def finished(done: asyncio.Task[dict[str, Any] | None]) -> None:
+            self._frame_tasks.discard(done)
+            reply(None if done.cancelled() else done.result())
+
+        task.add_done_callback(finished)
+
+    async def _frame_other(self, actor: Actor, frame: dict[str, Any]) -> dict[str, Any] | None:
+        kind = frame.get("type")
         try:
-            if kind == "send":
-                return await self._frame_send(actor, frame)
             conversation_id = frame.get("conversation_id")
             if not isinstance(conversation_id, str):
                 raise InvalidInput(
@@ -1729,46 +1760,55 @@ class ChatsService:
             marker = await self.mark_read(actor, conversation_id, seq)
             return {"type": "read_ok", "conversation_id": conversation_id, "seq": marker}
         except CourtyardError as exc:
-            return {
-                "type": "send_error" if kind == "send" else "error_reply",
-                "client_id": client_id if isinstance(client_id, str) else None,
-                "request": kind,
-                "error": {"code": exc.code, "message": exc.message, "details": exc.details},
-            }
+            return _error_frame("error_reply", kind, None, exc)
 
-    async def _frame_send(self, actor: Actor, frame: dict[str, Any]) -> dict[str, Any]:
+    def _frame_send(self, actor: Actor, frame: dict[str, Any], reply: Reply) -> None:
         client_id = frame.get("client_id")
         conversation_id = frame.get("conversation_id")
         text = frame.get("text", "")
         reply_to = frame.get("reply_to_id")
         attachments = frame.get("attachments") or []
-        if (
-            not isinstance(client_id, str)
-            or not isinstance(conversation_id, str)
-            or not isinstance(text, str)
-            or (reply_to is not None and not isinstance(reply_to, str))
-            or not isinstance(attachments, list)
-            or not all(isinstance(a, str) for a in attachments)
-        ):
-            raise InvalidInput(
-                "A send needs string client_id, conversation_id and text.",
-                details={"field": "send"},
-            )
-        payload = await self.send_payload(
-            actor,
-            SendRequest(
+        try:
+            if (
+                not isinstance(client_id, str)
+                or not isinstance(conversation_id, str)
+                or not isinstance(text, str)
+                or (reply_to is not None and not isinstance(reply_to, str))
+                or not isinstance(attachments, list)
+                or not all(isinstance(a, str) for a in attachments)
+            ):
+                raise InvalidInput(
+                    "A send needs string client_id, conversation_id and text.",
+                    details={"field": "send"},
+                )
+            request = SendRequest(
                 sender_id=actor.id,
                 conversation_id=conversation_id,
                 client_id=client_id,
                 text=text,
                 reply_to_id=reply_to,
                 attachment_ids=tuple(attachments),
-            ),
-        )
-        return {
-            "type": "ack",
-            "client_id": client_id,
-            "message_id": payload["id"],
-            "conversation_id": conversation_id,
-            "seq": payload["seq"],
-        }
+            )
+            self._precheck(actor, request)
+        except CourtyardError as exc:
+            reply(_error_frame("send_error", "send", client_id, exc))
+            return
+
+        def done(result: dict[str, Any] | BaseException) -> None:
+            if isinstance(result, CourtyardError):
+                reply(_error_frame("send_error", "send", client_id, result))
+            elif isinstance(result, BaseException):
+                error = CourtyardError("The message could not be stored; send it again.")
+                reply(_error_frame("send_error", "send", client_id, error))
+            else:
+                reply(
+                    {
+                        "type": "ack",
+                        "client_id": client_id,
+                        "message_id": result["id"],
+                        "conversation_id": conversation_id,
+                        "seq": result["seq"],
+                    }
+                )
+
+        self._sends.submit_nowait(request, done)

@@ -24,6 +24,8 @@ Result = TypeVar("Result")
 # Given the batch, returns one result or one exception per item (same order). Raising means
 # the transaction failed and nothing in it was written.
 BatchWriter = Callable[[Sequence[Item]], Awaitable[list[Result | BaseException]]]
+# Told an item's fate once its transaction has committed (or failed).
+Done = Callable[[Result | BaseException], None]
 
 
 class GroupCommitter(Generic[Item, Result]):
@@ -37,7 +39,7 @@ class GroupCommitter(Generic[Item, Result]):
         self._write_batch = write_batch
         self._max_batch = max_batch
         self._linger = linger
-        self._queue: list[tuple[Item, asyncio.Future[Result]]] = []
+        self._queue: list[tuple[Item, Done[Result]]] = []
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         # For tests and benchmarks: transactions written, and the items in them.
@@ -66,11 +68,31 @@ class GroupCommitter(Generic[Item, Result]):
             results = await self._write_batch([item])
             return _unwrap(results[0])
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
-        self._queue.append((item, future))
+
+        def done(result: Result | BaseException) -> None:
+            if future.done():  # the caller went away (cancelled); the write stands
+                return
+            if isinstance(result, BaseException):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+
+        self._queue.append((item, done))
         self._ready.set()
         return await future
 
-    def _take(self) -> list[tuple[Item, asyncio.Future[Result]]]:
+    def submit_nowait(self, item: Item, done: Done[Result]) -> None:
+        """Queue ``item``; ``done`` is called with its result (or error) after the commit.
+
+        No task and no future per item: a WebSocket send costs a list append here.
+        """
+        if self._task is None:
+            asyncio.get_running_loop().create_task(self._write([(item, done)]))
+            return
+        self._queue.append((item, done))
+        self._ready.set()
+
+    def _take(self) -> list[tuple[Item, Done[Result]]]:
         batch = self._queue[: self._max_batch]
         del self._queue[: self._max_batch]
         if not self._queue:
@@ -103,7 +125,7 @@ class GroupCommitter(Generic[Item, Result]):
                 return
             seen = now
 
-    async def _write(self, batch: list[tuple[Item, asyncio.Future[Result]]]) -> None:
+    async def _write(self, batch: list[tuple[Item, Done[Result]]]) -> None:
         self.batches += 1
         self.items += len(batch)
         try:
@@ -117,17 +139,18 @@ class GroupCommitter(Generic[Item, Result]):
                     await self._write([entry])
                 return
             log.exception("a send could not be written")
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
+            for _, done in batch:
+                _tell(done, exc)
             return
-        for (_, future), result in zip(batch, results, strict=True):
-            if future.done():  # the sender went away (cancelled); the write stands
-                continue
-            if isinstance(result, BaseException):
-                future.set_exception(result)
-            else:
-                future.set_result(result)
+        for (_, done), result in zip(batch, results, strict=True):
+            _tell(done, result)
+
+
+def _tell(done: Done[Result], result: Result | BaseException) -> None:
+    try:
+        done(result)
+    except Exception:  # one caller's broken callback must not stop the others hearing
+        log.exception("a send's completion callback failed")
 
 
 def _unwrap(result: Result | BaseException) -> Result:

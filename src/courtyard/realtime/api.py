@@ -15,7 +15,9 @@ router = APIRouter(prefix="/api/v1", tags=["realtime"])
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 
-router.add_api_websocket_route("/stream", stream_endpoint, name="stream")
+# A plain Starlette route: the endpoint takes no FastAPI dependencies, and FastAPI's
+# dependency machinery kept three exit stacks alive per socket for the connection's life.
+router.add_websocket_route(router.prefix + "/stream", stream_endpoint, name="stream")
 
 
 @router.get("/events", summary="Events after a stream position (the WebSocket's HTTP fallback)")

@@ -311,30 +311,33 @@ async def _send_frames(websocket: WebSocket, frames: list[WireFrame]) -> None:
 
 
 class _FrameDispatcher:
-    """Runs other pillars' frames (a chat ``send``) concurrently, at most ``IN_FLIGHT_MAX``
-    per connection, and queues their replies (an ack) on the connection."""
+    """Hands other pillars' frames (a chat ``send``) to their handlers, at most
+    ``IN_FLIGHT_MAX`` unanswered per connection (then the reader waits, and TCP pushes back on
+    the client), and queues each answer (an ack) on the connection."""
 
     def __init__(self, services: Services, connection: StreamConnection) -> None:
         self.handlers = services.realtime.frame_handlers
         self._connection = connection
-        self._in_flight = asyncio.Semaphore(IN_FLIGHT_MAX)
-        self._pending: set[asyncio.Task[None]] = set()
+        self._in_flight = 0
+        self._room = asyncio.Event()
+        self._room.set()
 
     async def dispatch(self, message: dict[str, Any]) -> None:
-        await self._in_flight.acquire()
-        task = asyncio.create_task(self._handle(message))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
-
-    async def _handle(self, message: dict[str, Any]) -> None:
+        while self._in_flight >= IN_FLIGHT_MAX:
+            self._room.clear()
+            await self._room.wait()
+        self._in_flight += 1
         try:
-            reply = await self.handlers[message["type"]](self._connection.actor, message)
-            if reply is not None:
-                self._connection.deliver_ephemeral(WireFrame(json.dumps_str(reply)))
+            self.handlers[message["type"]](self._connection.actor, message, self._reply)
         except Exception:  # a handler answers its own errors; anything else is a bug
             log.exception("frame handler failed")
-        finally:
-            self._in_flight.release()
+            self._reply(None)
+
+    def _reply(self, frame: dict[str, Any] | None) -> None:
+        if frame is not None:
+            self._connection.deliver_ephemeral(WireFrame(json.dumps_str(frame)))
+        self._in_flight -= 1
+        self._room.set()
 
 
 async def _serve(

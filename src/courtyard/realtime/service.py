@@ -8,7 +8,7 @@ tailers: this node's directly, the others through the bus channel ``stream``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from courtyard.accounts.model import Actor
@@ -27,8 +27,10 @@ STREAM_CHANNEL = "stream"
 EPHEMERAL_CHANNEL = "ephemeral"
 
 # A handler for a client frame type other than the stream's own (chats registers "send"):
-# given the connection's actor and the frame, it returns the reply frame, if any.
-FrameHandler = Callable[[Actor, dict[str, Any]], Awaitable[dict[str, Any] | None]]
+# given the connection's actor, the frame and a reply callback, it returns at once and calls
+# the callback exactly once, with the answer frame or None, when it is done (for a send:
+# after the commit). No task per frame: a pipelining client sends thousands per second.
+FrameHandler = Callable[[Actor, dict[str, Any], Callable[[dict[str, Any] | None], None]], None]
 
 
 def _stored(row: dict[str, Any]) -> StoredEvent:
