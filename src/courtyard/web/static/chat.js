@@ -289,6 +289,24 @@
     }
   }
 
+  function offline(on) {
+    var node = document.getElementById("chat-offline");
+    if (!node) return;
+    node.textContent = on ? S.offline : "";
+    node.hidden = !on;
+  }
+
+  /* Recall links rendered by the server go away when the window closes. */
+  if (list) {
+    list.querySelectorAll("li.bubble.mine").forEach(function (li) {
+      var form = li.querySelector("form.recall");
+      var time = li.querySelector("time");
+      if (!form || !time) return;
+      var left = Date.parse(time.getAttribute("datetime")) + cfg.recall_seconds * 1000 - Date.now();
+      setTimeout(function () { form.remove(); }, Math.max(0, left));
+    });
+  }
+
   // ---- the socket -------------------------------------------------------------------------
 
   function onFrame(frame) {
@@ -299,6 +317,7 @@
       retry = 1000;
       cursor = frame.cursor;
       document.documentElement.dataset.chatLive = "on";
+      offline(false);
     } else if (frame.type === "event") {
       cursor = frame.id;
       var data = frame.data || {};
@@ -327,8 +346,10 @@
       }
     };
     ws.onclose = function (event) {
+      var wasLive = ready;
       ready = false;
       document.documentElement.dataset.chatLive = "off";
+      if (wasLive) offline(true);
       if (list) {
         list.querySelectorAll("li.pending").forEach(function (li) {
           onSendError({ client_id: li.dataset.clientId, error: {} });
