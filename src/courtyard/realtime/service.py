@@ -7,6 +7,7 @@ tailers: this node's directly, the others through the bus channel ``stream``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -57,6 +58,7 @@ class RealtimeService:
         self.local_offer: Callable[[list[StoredEvent]], bool] | None = None
         # Client frame types handled by other pillars, registered by the container.
         self.frame_handlers: dict[str, FrameHandler] = {}
+        self._publishing: set[asyncio.Task[None]] = set()
 
     async def append(self, tx: Tx, drafts: Sequence[EventDraft]) -> list[int]:
         """Insert ``drafts`` into the stream inside ``tx``; returns their stream ids.
@@ -89,10 +91,20 @@ class RealtimeService:
                 offered = self.local_offer([_stored(row) for row in rows])
             if not offered and self.local_wake is not None:
                 self.local_wake(last)
-            await self._bus.publish(STREAM_CHANNEL, str(last).encode())
+            # Other nodes' wake-up goes out in the background: the writer (a send's ack) does
+            # not wait on Redis, and a lost wake-up is covered by the tailers' poll.
+            task = asyncio.get_running_loop().create_task(self._wake_other_nodes(last))
+            self._publishing.add(task)
+            task.add_done_callback(self._publishing.discard)
 
         tx.after_commit(notify)
         return [first + i for i in range(len(drafts))]
+
+    async def _wake_other_nodes(self, last: int) -> None:
+        try:
+            await self._bus.publish(STREAM_CHANNEL, str(last).encode())
+        except Exception as exc:  # the poll delivers anyway, a little later
+            log.warning("could not publish a stream wake-up (%s)", type(exc).__name__)
 
     async def open_audience(
         self, tx: Tx, conversation_id: str, account_ids: Sequence[str], from_stream: int
