@@ -72,6 +72,10 @@ def serve(
         # Chat frames are small JSON: compressing each cost more CPU than it saved bytes
         # (7% of the server's time in bench/chat.py), and nginx or TLS sit in front anyway.
         ws_per_message_deflate=False,
+        # The stream has its own heartbeat (JSON ping/pong, idle close after 75 s): uvicorn's
+        # protocol pings on top were a second timer per socket for the same job.
+        ws_ping_interval=None,
+        ws_ping_timeout=None,
         forwarded_allow_ips=os.environ.get("COURTYARD_FORWARDED_ALLOW_IPS", "127.0.0.1"),
     )
 
