@@ -1412,6 +1412,7 @@ class ChatsService:
                 drafts.append(
                     events.to_conversation(events.CONVERSATION_UPDATED, state.conversation.id, data)
                 )
+        drafts.extend(await self._silently_closed(before, outcome))
         return drafts
 
     def _membership_event(
@@ -1435,6 +1436,30 @@ class ChatsService:
             data = {"member": self._member_data(state, effect.account_id), "change": kind.value}
             return events.to_conversation(events.MEMBER_UPDATED, cid, data)
         return None
+
+    async def _silently_closed(
+        self, before: GroupState | None, outcome: Outcome
+    ) -> list[EventDraft]:
+        """Closures of invitations that a command closed as a side effect (the invitee got in,
+        the inviter left, the group was dissolved): the cards must leave the invitee's and the
+        managers' screens too, or initial state + events would keep them forever."""
+        if before is None:
+            return []
+        reported = {
+            e.invitation_id for e in outcome.effects if e.kind is EffectKind.INVITATION_CLOSED
+        }
+        drafts: list[EventDraft] = []
+        for invitation in outcome.state.invitations.values():
+            old = before.invitations.get(invitation.id)
+            if old is None or not old.is_open or invitation.is_open or invitation.id in reported:
+                continue
+            effect = Effect(
+                EffectKind.INVITATION_CLOSED,
+                account_id=invitation.invitee_id,
+                invitation_id=invitation.id,
+            )
+            drafts.extend(await self._invitation_events(outcome.state, effect))
+        return drafts
 
     async def _invitation_events(self, state: GroupState, effect: Effect) -> list[EventDraft]:
         """Cards go to people, not to the conversation: approval requests to the owner and
