@@ -90,13 +90,6 @@ async def test_stop_drains_the_queue() -> None:
     assert done == [n * 2 for n in range(10)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "GroupCommitter.stop() cancels the run task while it is inside _write(): the batch it "
-        "had taken is neither written nor answered, so its senders wait forever"
-    ),
-)
 async def test_stop_answers_the_batch_being_written() -> None:
     writer = Recorder(delay=0.05)
     committer: GroupCommitter[int, int] = GroupCommitter(writer, max_batch=4)

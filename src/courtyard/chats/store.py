@@ -395,18 +395,6 @@ async def update_conversation(conn: Conn, conversation_id: str, **values: Any) -
     )
 
 
-# Built once: the statement cache then skips compiling it on every batch.
-_TAKE_SEQS = (
-    update(conversations)
-    .where(conversations.c.id == bindparam("conversation_id"))
-    .values(
-        last_seq=conversations.c.last_seq + bindparam("count", type_=BigInteger),
-        last_message_at=bindparam("now", type_=UTCDateTime()),
-    )
-    .returning(conversations.c.last_seq)
-)
-
-
 _SET_SEQ = (
     update(conversations)
     .where(conversations.c.id == bindparam("conversation_id"))
@@ -417,37 +405,41 @@ _SET_SEQ = (
 )
 
 
+_LOCK_SEQS = (
+    select(conversations.c.id, conversations.c.last_seq)
+    .where(conversations.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(conversations.c.id)
+    .with_for_update()
+)
+
+
 async def take_seqs(
     conn: Conn, counts: dict[str, int], now: datetime, known: dict[str, int]
 ) -> dict[str, int]:
     """Reserve ``count`` message seqs per conversation; returns each one's first new seq.
 
     ``known`` holds each conversation's ``last_seq`` as read earlier in this transaction. On
-    SQLite that read is still true (the write transaction began IMMEDIATE: no other writer),
-    so one ``executemany`` sets them all. On PostgreSQL it may be stale, so each conversation
-    gets an ``UPDATE … RETURNING``, in id order: each locks its row until commit, and a fixed
-    order means two nodes' batches never deadlock.
+    SQLite that read is still true (the write transaction began IMMEDIATE: no other writer).
+    On PostgreSQL another node may have moved it, so the rows are read again under
+    ``FOR UPDATE``, in id order (PostgreSQL locks after sorting, so two nodes' batches take
+    their locks in the same order and never deadlock). Then one ``executemany`` sets them all.
     """
+    current = dict(known)
+    if conn.dialect.name != "sqlite":
+        locked = await conn.execute(_LOCK_SEQS, {"ids": sorted(counts)})
+        current.update({row.id: int(row.last_seq) for row in locked})
     first: dict[str, int] = {}
-    if conn.dialect.name == "sqlite":
-        rows = []
-        for conversation_id, count in counts.items():
-            first[conversation_id] = known[conversation_id] + 1
-            rows.append(
-                {
-                    "conversation_id": conversation_id,
-                    "last_seq": known[conversation_id] + count,
-                    "now": now,
-                }
-            )
-        await conn.execute(_SET_SEQ, rows)
-        return first
-    for conversation_id in sorted(counts):
-        count = counts[conversation_id]
-        result = await conn.execute(
-            _TAKE_SEQS, {"conversation_id": conversation_id, "count": count, "now": now}
+    rows = []
+    for conversation_id, count in counts.items():
+        first[conversation_id] = current[conversation_id] + 1
+        rows.append(
+            {
+                "conversation_id": conversation_id,
+                "last_seq": current[conversation_id] + count,
+                "now": now,
+            }
         )
-        first[conversation_id] = int(result.scalar_one()) - count + 1
+    await conn.execute(_SET_SEQ, rows)
     return first
 
 

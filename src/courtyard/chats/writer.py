@@ -11,7 +11,6 @@ the batch size follows the load: one message when idle, hundreds under pressure.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
@@ -42,6 +41,7 @@ class GroupCommitter(Generic[Item, Result]):
         self._queue: list[tuple[Item, Done[Result]]] = []
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         # For tests and benchmarks: transactions written, and the items in them.
         self.batches = 0
         self.items = 0
@@ -51,15 +51,18 @@ class GroupCommitter(Generic[Item, Result]):
             self._task = asyncio.create_task(self._run(), name="chats-group-commit")
 
     async def stop(self) -> None:
-        """Write what is queued, then stop."""
-        task, self._task = self._task, None
+        """Finish the batch being written, write what is queued, then stop: every caller
+        hears back, and nothing acknowledged is cut off half-written."""
+        task = self._task
         if task is None:
             return
-        while self._queue:
-            await self._write(self._take())
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
+        self._stopping = True
+        self._ready.set()
+        try:
             await task
+        finally:
+            self._task = None
+            self._stopping = False
 
     async def submit(self, item: Item) -> Result:
         """Queue ``item``; returns its result once its transaction has committed."""
@@ -102,10 +105,13 @@ class GroupCommitter(Generic[Item, Result]):
     async def _run(self) -> None:
         while True:
             await self._ready.wait()
-            await self._gather()
+            if not self._stopping:
+                await self._gather()
             batch = self._take()
             if batch:
                 await self._write(batch)
+            if self._stopping and not self._queue:
+                return
 
     async def _gather(self) -> None:
         """Let the loop turn over while sends keep arriving, so one batch holds what the
