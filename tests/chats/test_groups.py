@@ -54,9 +54,7 @@ async def members(client: CourtyardClient, conversation_id: str) -> set[str]:
 async def test_create_with_friends_only(make_user: UserFactory) -> None:
     alice, bob, carol = await people(make_user, "alice", "bob", "carol")
     stranger = await make_user("stranger")
-    error = await fails(
-        alice.create_group("Trip", ids(bob, stranger)), "not_a_friend", status=403
-    )
+    error = await fails(alice.create_group("Trip", ids(bob, stranger)), "not_a_friend", status=403)
     assert error.details["account_ids"] == ids(stranger)
     await fails(alice.create_group("Alone", ids(alice)), "group_needs_members", 422)
     group = await alice.create_group("  Trip ", ids(bob, carol))
