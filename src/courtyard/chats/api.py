@@ -10,108 +10,36 @@ from typing import Annotated, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, File, Query, Response, UploadFile
-from pydantic import BaseModel, ConfigDict, Field
 
 from courtyard.accounts.api import ActorDep, ServicesDep
 from courtyard.chats.model import (
     AttachmentOut,
     ConversationDetailOut,
     ConversationOut,
+    DirectIn,
+    ForwardIn,
+    GroupIn,
+    GroupUpdateIn,
     InvitationOut,
+    InviteIn,
     InviteLinkOut,
     MessageOut,
+    MuteIn,
+    NicknameIn,
+    PreferencesIn,
+    PreferencesOut,
+    ReadIn,
+    ReadOut,
+    RoleIn,
+    SendIn,
+    SettingsIn,
+    TransferIn,
 )
 from courtyard.core.pagination import MAX_LIMIT, Page
 
 router = APIRouter(prefix="/api/v1", tags=["chats"])
 
-_STRICT = ConfigDict(extra="forbid")
-IdPath = Annotated[str, Field(min_length=1, max_length=64)]
 LimitQuery = Annotated[int | None, Query(ge=1, le=MAX_LIMIT)]
-Id = Annotated[str, Field(min_length=1, max_length=64)]
-
-
-class DirectIn(BaseModel):
-    model_config = _STRICT
-    account_id: Id
-
-
-class GroupIn(BaseModel):
-    model_config = _STRICT
-    name: str = Field(min_length=1, max_length=256)
-    member_ids: list[Id] = Field(min_length=1, max_length=499)
-
-
-class GroupUpdateIn(BaseModel):
-    model_config = _STRICT
-    name: str | None = Field(default=None, max_length=256)
-    announcement: str | None = Field(default=None, max_length=10_000)
-    owner_approval: bool | None = None
-
-
-class SendIn(BaseModel):
-    model_config = _STRICT
-    client_id: str = Field(min_length=1, max_length=64)
-    text: str = Field(default="", max_length=100_000)
-    reply_to_id: Id | None = None
-    attachments: list[Id] = Field(default_factory=list, max_length=9)
-
-
-class ForwardIn(BaseModel):
-    model_config = _STRICT
-    to: list[Id] = Field(min_length=1, max_length=9)
-    client_id: str = Field(min_length=1, max_length=61)
-
-
-class ReadIn(BaseModel):
-    model_config = _STRICT
-    seq: int = Field(ge=0)
-
-
-class SettingsIn(BaseModel):
-    model_config = _STRICT
-    notifications_muted: bool | None = None
-    pinned: bool | None = None
-    archived: bool | None = None
-
-
-class InviteIn(BaseModel):
-    model_config = _STRICT
-    account_ids: list[Id] = Field(min_length=1, max_length=100)
-
-
-class MuteIn(BaseModel):
-    model_config = _STRICT
-    minutes: int = Field(ge=1, le=60 * 24 * 30)
-
-
-class RoleIn(BaseModel):
-    model_config = _STRICT
-    role: Literal["admin", "member"]
-
-
-class NicknameIn(BaseModel):
-    model_config = _STRICT
-    nickname: str | None = Field(default=None, max_length=256)
-
-
-class TransferIn(BaseModel):
-    model_config = _STRICT
-    account_id: Id
-
-
-class PreferencesIn(BaseModel):
-    model_config = _STRICT
-    allow_strangers: bool
-
-
-class PreferencesOut(BaseModel):
-    allow_strangers: bool
-
-
-class ReadOut(BaseModel):
-    conversation_id: str
-    seq: int
 
 
 # ---- conversations -------------------------------------------------------------------------

@@ -18,9 +18,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from courtyard.core.errors import Conflict, CourtyardError, Forbidden, InvalidInput, NotFound
 from courtyard.core.text import text_problem
@@ -333,6 +333,26 @@ class MessageRecalled(Conflict):
 class DirectWithSelf(InvalidInput):
     code = "direct_with_self"
     default_message = "A direct conversation needs two different accounts."
+
+
+class RecipientUnavailable(Forbidden):
+    """The other person cannot receive messages from the sender (a block, a closed account)."""
+
+    code = "recipient_unavailable"
+    default_message = "This person is not accepting your messages."
+
+
+def conversation_not_found() -> NotFound:
+    """Also what someone outside a conversation is told: it does not exist for them."""
+    return NotFound("No such conversation.", code="conversation_not_found")
+
+
+def message_not_found() -> NotFound:
+    return NotFound("No such message.", code="message_not_found")
+
+
+def attachment_not_found() -> NotFound:
+    return NotFound("No such attachment.", code="attachment_not_found")
 
 
 def invitation_not_found() -> NotFound:
@@ -1379,3 +1399,92 @@ class ConversationDetailOut(ConversationOut):
     # Owners and admins see the invitations waiting for approval and the live links.
     pending_invitations: list[InvitationOut]
     invite_links: list[InviteLinkOut]
+
+
+# ---- what the API takes ------------------------------------------------------------------
+
+_STRICT = ConfigDict(extra="forbid")
+IdIn = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class DirectIn(BaseModel):
+    model_config = _STRICT
+    account_id: IdIn
+
+
+class GroupIn(BaseModel):
+    model_config = _STRICT
+    name: str = Field(min_length=1, max_length=256)
+    member_ids: list[IdIn] = Field(min_length=1, max_length=499)
+
+
+class GroupUpdateIn(BaseModel):
+    model_config = _STRICT
+    name: str | None = Field(default=None, max_length=256)
+    announcement: str | None = Field(default=None, max_length=10_000)
+    owner_approval: bool | None = None
+
+
+class SendIn(BaseModel):
+    model_config = _STRICT
+    client_id: str = Field(min_length=1, max_length=64)
+    text: str = Field(default="", max_length=100_000)
+    reply_to_id: IdIn | None = None
+    attachments: list[IdIn] = Field(default_factory=list, max_length=9)
+
+
+class ForwardIn(BaseModel):
+    model_config = _STRICT
+    to: list[IdIn] = Field(min_length=1, max_length=9)
+    client_id: str = Field(min_length=1, max_length=61)
+
+
+class ReadIn(BaseModel):
+    model_config = _STRICT
+    seq: int = Field(ge=0)
+
+
+class SettingsIn(BaseModel):
+    model_config = _STRICT
+    notifications_muted: bool | None = None
+    pinned: bool | None = None
+    archived: bool | None = None
+
+
+class InviteIn(BaseModel):
+    model_config = _STRICT
+    account_ids: list[IdIn] = Field(min_length=1, max_length=100)
+
+
+class MuteIn(BaseModel):
+    model_config = _STRICT
+    minutes: int = Field(ge=1, le=60 * 24 * 30)
+
+
+class RoleIn(BaseModel):
+    model_config = _STRICT
+    role: Literal["admin", "member"]
+
+
+class NicknameIn(BaseModel):
+    model_config = _STRICT
+    nickname: str | None = Field(default=None, max_length=256)
+
+
+class TransferIn(BaseModel):
+    model_config = _STRICT
+    account_id: IdIn
+
+
+class PreferencesIn(BaseModel):
+    model_config = _STRICT
+    allow_strangers: bool
+
+
+class PreferencesOut(BaseModel):
+    allow_strangers: bool
+
+
+class ReadOut(BaseModel):
+    conversation_id: str
+    seq: int

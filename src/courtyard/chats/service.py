@@ -35,6 +35,7 @@ from courtyard.chats.model import (
     Command,
     Conversation,
     ConversationDetailOut,
+    ConversationDissolved,
     ConversationKind,
     ConversationOut,
     ConversationSettings,
@@ -64,6 +65,7 @@ from courtyard.chats.model import (
     Outcome,
     PromoteAdmin,
     ProposeTransfer,
+    RecipientUnavailable,
     RejectInvitation,
     RemoveMember,
     RevokeInviteLink,
@@ -74,11 +76,16 @@ from courtyard.chats.model import (
     SetOwnerApproval,
     UnmuteMember,
     apply,
+    attachment_not_found,
     check_mentions,
     check_recall,
     check_text,
+    conversation_not_found,
     create_group,
     direct_key,
+    invitation_not_found,
+    invite_link_not_found,
+    message_not_found,
     message_payload,
     parse_mentions,
 )
@@ -88,9 +95,7 @@ from courtyard.core.clock import Clock
 from courtyard.core.config import Settings
 from courtyard.core.db import Conn, Database, Tx
 from courtyard.core.errors import (
-    Conflict,
     CourtyardError,
-    Forbidden,
     InvalidInput,
     NotFound,
     PayloadTooLarge,
@@ -115,26 +120,6 @@ CLIENT_ID_MAX = 64
 IMAGE_EXTENSIONS = frozenset({"jpg", "jpeg", "png", "gif", "webp"})
 FILENAME_MAX = 200
 UNREAD_CAP = 999  # unread counts above this show as "999+"
-
-
-def conversation_not_found() -> NotFound:
-    return NotFound("No such conversation.", code="conversation_not_found")
-
-
-def message_not_found() -> NotFound:
-    return NotFound("No such message.", code="message_not_found")
-
-
-class RecipientUnavailable(Forbidden):
-    """The other person cannot receive messages from the sender (a block, a closed account)."""
-
-    code = "recipient_unavailable"
-    default_message = "This person is not accepting your messages."
-
-
-class ConversationClosed(Conflict):
-    code = "conversation_dissolved"
-    default_message = "This group was dissolved; it can be read but not written to."
 
 
 def _check_client_id(client_id: str) -> str:
@@ -182,10 +167,6 @@ class SendRequest:
 _Accepted = tuple[int, SendRequest, Message, Mentions, list[dict[str, Any]]]
 
 ATTACHMENT_FIELDS = ("id", "kind", "filename", "content_type", "size", "width", "height")
-
-
-def attachment_not_found() -> NotFound:
-    return NotFound("No such attachment.", code="attachment_not_found")
 
 
 def _attachments_for(
@@ -738,11 +719,11 @@ class ChatsService:
     async def send_payload(self, actor: Actor, request: SendRequest) -> dict[str, Any]:
         """``send`` and ``forward``: checks what needs no database, then joins the next
         batch; returns the message once committed."""
-        self._precheck(actor, request)
-        return await self._sends.submit(request)
+        return await self._sends.submit(self._precheck(actor, request))
 
-    def _precheck(self, actor: Actor, request: SendRequest) -> None:
-        """What a send can be refused for without the database (the batch checks the rest)."""
+    def _precheck(self, actor: Actor, request: SendRequest) -> SendRequest:
+        """What a send can be refused for without the database (the batch checks the rest);
+        returns the request with its text as it will be stored."""
         capabilities = self._governance.capabilities(actor.standing)
         capabilities.require(Capability.SEND)
         _check_client_id(request.client_id)
@@ -752,7 +733,10 @@ class ChatsService:
             _check_id(request.reply_to_id, "reply_to_id")
         if len(request.attachment_ids) > 9:
             raise InvalidInput("At most 9 attachments.", details={"field": "attachments"})
-        check_text(request.text, self.group_settings, has_attachments=bool(request.attachment_ids))
+        text = check_text(
+            request.text, self.group_settings, has_attachments=bool(request.attachment_ids)
+        )
+        return replace(request, text=text) if text != request.text else request
 
     async def _write_sends(
         self, batch: Sequence[SendRequest]
@@ -762,7 +746,6 @@ class ChatsService:
         stream ids, events, messages), so the per-message cost is Python, not round trips."""
         now = self._clock.now()
         results: list[dict[str, Any] | BaseException | None] = [None] * len(batch)
-        settings = self.group_settings
         keys = [f"{r.sender_id}:{r.client_id}" for r in batch]
         first_of: dict[str, int] = {}
         async with self._db.write() as tx:
@@ -785,9 +768,7 @@ class ChatsService:
             for index in fresh:
                 request = batch[index]
                 try:
-                    message, mentions = await self._validate_send(
-                        tx, request, now, settings, contexts
-                    )
+                    message, mentions = await self._validate_send(tx, request, now, contexts)
                     shown = _attachments_for(request, files)
                 except CourtyardError as exc:
                     results[index] = exc
@@ -820,11 +801,10 @@ class ChatsService:
         tx: Tx,
         request: SendRequest,
         now: datetime,
-        settings: ConversationSettings,
         contexts: dict[tuple[str, str], store.SendContext],
     ) -> tuple[Message, Mentions]:
         """Everything a send must pass, on what the batch loaded: membership, the sender's
-        capabilities as stored now, dissolved, muted, text, a block or a stranger, mentions,
+        capabilities as stored now, dissolved, muted, a block or a stranger, mentions,
         the replied message, and the policy decision."""
         conn = tx.conn
         pair = (request.conversation_id, request.sender_id)
@@ -837,10 +817,10 @@ class ChatsService:
         if request.hops:
             capabilities.require(Capability.FORWARD)
         if context.dissolved:
-            raise ConversationClosed
+            raise ConversationDissolved
         if context.muted_until is not None and now < context.muted_until:
             raise MemberMuted(context.muted_until)
-        text = check_text(request.text, settings, has_attachments=bool(request.attachment_ids))
+        text = request.text  # checked and normalised before it joined the batch
         mentions = Mentions()
         if context.kind is ConversationKind.DIRECT:
             if context.blocked:
@@ -1578,7 +1558,7 @@ class ChatsService:
         async with self._db.read() as conn:
             conversation_id = await store.invitation_conversation(conn, invitation_id)
         if conversation_id is None:
-            raise NotFound("No such invitation.", code="invitation_not_found")
+            raise invitation_not_found()
         commands: dict[str, tuple[Command, bool]] = {
             "approve": (ApproveInvitation(actor.id, invitation_id), False),
             "reject": (RejectInvitation(actor.id, invitation_id), False),
@@ -1594,7 +1574,7 @@ class ChatsService:
                 actor, conversation_id, command, capability=Capability.READ, outsider=outsider
             )
         except NotFound:
-            raise NotFound("No such invitation.", code="invitation_not_found") from None
+            raise invitation_not_found() from None
 
     async def my_invitations(self, actor: Actor) -> list[InvitationOut]:
         """Invitation cards waiting for the actor's answer."""
@@ -1638,7 +1618,7 @@ class ChatsService:
         async with self._db.read() as conn:
             conversation_id = await store.link_conversation(conn, link_id)
         if conversation_id is None:
-            raise NotFound("This invite link is not valid.", code="invite_link_not_found")
+            raise invite_link_not_found()
         await self._group_command(
             actor,
             conversation_id,
@@ -1814,7 +1794,7 @@ class ChatsService:
                 reply_to_id=reply_to,
                 attachment_ids=tuple(attachments),
             )
-            self._precheck(actor, request)
+            request = self._precheck(actor, request)
         except CourtyardError as exc:
             reply(_error_frame("send_error", "send", client_id, exc))
             return

@@ -670,11 +670,6 @@ async def send_contexts(
     return {(row.conversation_id, row.account_id): _send_context(row) for row in result}
 
 
-async def send_context(conn: Conn, conversation_id: str, account_id: str) -> SendContext | None:
-    found = await send_contexts(conn, [(conversation_id, account_id)])
-    return found.get((conversation_id, account_id))
-
-
 def _send_context(row: Row[Any]) -> SendContext:
     return SendContext(
         kind=ConversationKind(row.kind),

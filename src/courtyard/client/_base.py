@@ -7,6 +7,11 @@ from typing import Any
 import httpx
 
 
+def query_params(**values: Any) -> dict[str, Any]:
+    """Query parameters without the ones left unset."""
+    return {k: v for k, v in values.items() if v is not None}
+
+
 class ApiError(Exception):
     """An error answer from the server, with its machine-readable code."""
 

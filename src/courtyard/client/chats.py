@@ -4,13 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from courtyard.client._base import BaseClient
+from courtyard.client._base import BaseClient, query_params
 
 _V1 = "/api/v1"
-
-
-def _params(**values: Any) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if v is not None}
 
 
 class ChatsClient(BaseClient):
@@ -22,7 +18,7 @@ class ChatsClient(BaseClient):
     async def conversations(
         self, *, box: str = "inbox", cursor: str | None = None, limit: int | None = None
     ) -> dict[str, Any]:
-        params = _params(box=box, cursor=cursor, limit=limit)
+        params = query_params(box=box, cursor=cursor, limit=limit)
         result: dict[str, Any] = await self._call("GET", "/conversations", params=params)
         return result
 
@@ -101,7 +97,7 @@ class ChatsClient(BaseClient):
         after: int | None = None,
         limit: int | None = None,
     ) -> dict[str, Any]:
-        params = _params(before=before, after=after, limit=limit)
+        params = query_params(before=before, after=after, limit=limit)
         result: dict[str, Any] = await self._call(
             "GET", f"/conversations/{conversation_id}/messages", params=params
         )

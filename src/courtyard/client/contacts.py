@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from courtyard.client._base import BaseClient
-
-
-def _params(**values: Any) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if v is not None}
+from courtyard.client._base import BaseClient, query_params
 
 
 class ContactsClient(BaseClient):
@@ -48,7 +44,7 @@ class ContactsClient(BaseClient):
         result: dict[str, Any] = await self.request(
             "GET",
             "/api/v1/contacts/requests",
-            params=_params(direction=direction, cursor=cursor, limit=limit),
+            params=query_params(direction=direction, cursor=cursor, limit=limit),
         )
         return result
 
@@ -56,7 +52,7 @@ class ContactsClient(BaseClient):
         self, request_id: str, *, remark: str | None = None, label_ids: list[str] | None = None
     ) -> dict[str, Any]:
         """Accept; returns the new friend as it appears in your list."""
-        body = _params(remark=remark, label_ids=label_ids)
+        body = query_params(remark=remark, label_ids=label_ids)
         result: dict[str, Any] = await self.request(
             "POST", f"/api/v1/contacts/requests/{request_id}/accept", json=body
         )
@@ -82,14 +78,14 @@ class ContactsClient(BaseClient):
         result: dict[str, Any] = await self.request(
             "GET",
             "/api/v1/contacts/friends",
-            params=_params(label_id=label_id, cursor=cursor, limit=limit),
+            params=query_params(label_id=label_id, cursor=cursor, limit=limit),
         )
         return result
 
     async def update_friend(
         self, account_id: str, *, remark: str | None = None, label_ids: list[str] | None = None
     ) -> dict[str, Any]:
-        body = _params(remark=remark, label_ids=label_ids)
+        body = query_params(remark=remark, label_ids=label_ids)
         result: dict[str, Any] = await self.request(
             "PATCH", f"/api/v1/contacts/friends/{account_id}", json=body
         )

@@ -86,19 +86,7 @@ class SanitizedImage:
 
 def sanitize_square_image(data: bytes, *, size: int, max_bytes: int) -> SanitizedImage:
     """Decode, crop to a centred square, resize, re-encode as PNG without any metadata."""
-    if len(data) > max_bytes:
-        raise PayloadTooLarge(
-            f"The image is larger than {max_bytes // 1024} KiB.",
-            details={"max_bytes": max_bytes},
-        )
-    try:
-        rgba, removed = _decode(data)
-    except CourtyardError:
-        raise
-    except Exception as exc:  # Pillow raises many kinds of error on hostile or broken files
-        raise InvalidInput(
-            "The file is not an image we can read.", details={"field": "image"}
-        ) from exc
+    rgba, removed = _read_image(data, max_bytes, f"{max_bytes // 1024} KiB", "image")
     square = ImageOps.fit(rgba, (size, size), method=Image.Resampling.LANCZOS)
     square.info.clear()  # nothing of the original (ICC profile, text chunks) is carried over
     out = io.BytesIO()
@@ -117,19 +105,7 @@ def sanitize_square_image(data: bytes, *, size: int, max_bytes: int) -> Sanitize
 def sanitize_image(data: bytes, *, max_side: int, max_bytes: int) -> SanitizedImage:
     """Decode, orient, shrink to ``max_side`` and re-encode (JPEG, or PNG with transparency):
     what was sent is never what is stored, so no metadata (location, camera) survives."""
-    if len(data) > max_bytes:
-        raise PayloadTooLarge(
-            f"The image is larger than {max_bytes // (1024 * 1024)} MiB.",
-            details={"max_bytes": max_bytes},
-        )
-    try:
-        rgba, removed = _decode(data)
-    except CourtyardError:
-        raise
-    except Exception as exc:  # Pillow raises many kinds of error on hostile or broken files
-        raise InvalidInput(
-            "The file is not an image we can read.", details={"field": "file"}
-        ) from exc
+    rgba, removed = _read_image(data, max_bytes, f"{max_bytes // (1024 * 1024)} MiB", "file")
     rgba.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     out = io.BytesIO()
     lowest_alpha = cast(tuple[int, int], rgba.getchannel("A").getextrema())[0]
@@ -152,6 +128,24 @@ def sanitize_image(data: bytes, *, max_side: int, max_bytes: int) -> SanitizedIm
         height=clean.height,
         removed_metadata=removed,
     )
+
+
+def _read_image(
+    data: bytes, max_bytes: int, limit: str, field: str
+) -> tuple[Image.Image, tuple[str, ...]]:
+    """``_decode`` behind the size limit, with Pillow's many errors as one typed error."""
+    if len(data) > max_bytes:
+        raise PayloadTooLarge(
+            f"The image is larger than {limit}.", details={"max_bytes": max_bytes}
+        )
+    try:
+        return _decode(data)
+    except CourtyardError:
+        raise
+    except Exception as exc:  # Pillow raises many kinds of error on hostile or broken files
+        raise InvalidInput(
+            "The file is not an image we can read.", details={"field": field}
+        ) from exc
 
 
 def _decode(data: bytes) -> tuple[Image.Image, tuple[str, ...]]:

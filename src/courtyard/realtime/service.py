@@ -34,18 +34,6 @@ EPHEMERAL_CHANNEL = "ephemeral"
 FrameHandler = Callable[[Actor, dict[str, Any], Callable[[dict[str, Any] | None], None]], None]
 
 
-def _stored(row: dict[str, Any]) -> StoredEvent:
-    return StoredEvent(
-        id=row["stream_id"],
-        account_id=row["account_id"],
-        conversation_id=row["conversation_id"],
-        kind=row["kind"],
-        payload=row["payload"],
-        created_at=row["created_at"],
-        audience_changed=row["audience_changed"],
-    )
-
-
 class RealtimeService:
     def __init__(self, db: Database, bus: Bus, clock: Clock, governance: GovernanceService) -> None:
         self._db = db
@@ -88,7 +76,7 @@ class RealtimeService:
         async def notify() -> None:
             offered = False
             if self.local_offer is not None:
-                offered = self.local_offer([_stored(row) for row in rows])
+                offered = self.local_offer([store.stored_event(row) for row in rows])
             if not offered and self.local_wake is not None:
                 self.local_wake(last)
             # Other nodes' wake-up goes out in the background: the writer (a send's ack) does

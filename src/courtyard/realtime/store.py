@@ -7,7 +7,7 @@ those ids out.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -110,16 +110,21 @@ async def insert_events(conn: Conn, rows: Sequence[dict[str, Any]]) -> None:
     await conn.execute(events.insert(), list(rows))
 
 
-def _stored(row: Any) -> StoredEvent:
+def stored_event(values: Mapping[str, Any]) -> StoredEvent:
+    """An ``events`` row (read back, or as ``event_row`` built it) as a ``StoredEvent``."""
     return StoredEvent(
-        id=int(row.stream_id),
-        account_id=row.account_id,
-        conversation_id=row.conversation_id,
-        kind=row.kind,
-        payload=row.payload,
-        created_at=row.created_at,
-        audience_changed=bool(row.audience_changed),
+        id=int(values["stream_id"]),
+        account_id=values["account_id"],
+        conversation_id=values["conversation_id"],
+        kind=values["kind"],
+        payload=values["payload"],
+        created_at=values["created_at"],
+        audience_changed=bool(values["audience_changed"]),
     )
+
+
+def _stored(row: Any) -> StoredEvent:
+    return stored_event(row._mapping)
 
 
 async def events_after(conn: Conn, after: int, limit: int) -> list[StoredEvent]:
