@@ -252,6 +252,27 @@ class ChatsService:
     def batches_written(self) -> int:
         return self._sends.batches
 
+    async def _authorize(
+        self,
+        actor: Actor,
+        capability: Capability,
+        action: str,
+        conversation_id: str | None = None,
+    ) -> None:
+        """Capability and policy decision for the small writes (read markers, settings,
+        recall, delete-for-me) that have no richer event of their own."""
+        await self._governance.authorize(
+            actor.standing,
+            capability,
+            PolicyEvent(
+                EventKind.MESSAGE,
+                actor_id=actor.id,
+                subject_type="conversation" if conversation_id else "account",
+                subject_id=conversation_id or actor.id,
+                context={"action": action},
+            ),
+        )
+
     # -- reading --------------------------------------------------------------------------------
 
     async def _member_or_hide(
@@ -591,7 +612,7 @@ class ChatsService:
 
     async def accept_request(self, actor: Actor, conversation_id: str) -> ConversationOut:
         """Move a stranger's conversation from the requests box to the inbox."""
-        self._governance.capabilities(actor.standing).require(Capability.READ)
+        await self._authorize(actor, Capability.READ, "accept_request", conversation_id)
         async with self._db.write() as tx:
             await self._member_or_hide(tx.conn, actor.id, conversation_id)
             await store.update_member(tx.conn, conversation_id, actor.id, accepted=True)
@@ -599,7 +620,7 @@ class ChatsService:
         return await self._summary(actor, conversation_id=conversation_id)
 
     async def set_allow_strangers(self, actor: Actor, allow: bool) -> bool:
-        self._governance.capabilities(actor.standing).require(Capability.MANAGE_CONTACTS)
+        await self._authorize(actor, Capability.MANAGE_CONTACTS, "allow_strangers")
         async with self._db.write() as tx:
             await store.set_allows_strangers(tx.conn, actor.id, allow)
         return allow
@@ -639,7 +660,7 @@ class ChatsService:
         pinned: bool | None = None,
         archived: bool | None = None,
     ) -> ConversationOut:
-        self._governance.capabilities(actor.standing).require(Capability.READ)
+        await self._authorize(actor, Capability.READ, "update_settings", conversation_id)
         values = {
             k: v
             for k, v in {
@@ -658,7 +679,7 @@ class ChatsService:
 
     async def mark_read(self, actor: Actor, conversation_id: str, seq: int) -> int:
         """Move the actor's read marker forward to ``seq`` (never back); returns the marker."""
-        self._governance.capabilities(actor.standing).require(Capability.READ)
+        await self._authorize(actor, Capability.READ, "mark_read", conversation_id)
         if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
             raise InvalidInput("seq is a non-negative integer.", details={"field": "seq"})
         async with self._db.write() as tx:
@@ -942,7 +963,7 @@ class ChatsService:
 
     async def recall(self, actor: Actor, conversation_id: str, message_id: str) -> MessageOut:
         """Withdraw one's own message within the recall window; everyone sees a notice."""
-        self._governance.capabilities(actor.standing).require(Capability.SEND)
+        await self._authorize(actor, Capability.SEND, "recall", conversation_id)
         _check_id(message_id, "message_id")
         now = self._clock.now()
         async with self._db.write() as tx:
@@ -983,7 +1004,7 @@ class ChatsService:
 
     async def hide(self, actor: Actor, conversation_id: str, message_id: str) -> None:
         """Delete a message for the actor only."""
-        self._governance.capabilities(actor.standing).require(Capability.READ)
+        await self._authorize(actor, Capability.READ, "hide", conversation_id)
         _check_id(message_id, "message_id")
         async with self._db.write() as tx:
             await self._member_or_hide(tx.conn, actor.id, conversation_id)
