@@ -1,0 +1,210 @@
+"""Operator regex sets: compiled once, searched with one combined alternation per set.
+
+Patterns come from operators, not from code review, so compiling refuses what would hurt every
+event on the instance:
+
+- a pattern that does not compile: the error names the set, the pattern index and the position
+  ``re`` reports;
+- a pattern that can match the empty string (minimum width 0, e.g. ``a*``, ``\\b``, ``(?=x)``):
+  it would "hit" everywhere;
+- an obviously catastrophic pattern. Heuristic: an unbounded repeat (``*``, ``+``, ``{n,}``)
+  whose body can be matched by another unbounded repeat alone — every other item in the body
+  has minimum width 0 — like ``(a+)+``, ``(a*)*``, ``(\\w+\\s?)+`` or ``(?:x|y+)*``. Possessive
+  and atomic forms are fine. Not caught: overlapping alternations like ``(a|aa)+`` and
+  polynomial cases like ``\\w+\\w+x``.
+
+``match`` searches each set's combined ``(?:p1)|(?:p2)|...`` once; only when that finds
+something does it run each pattern's ``finditer`` to collect every hit. Patterns with
+backreferences or named groups are kept out of the combined pattern (group numbers would shift)
+and always run on their own.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+
+# The parser behind `re` (private, stable since 3.11): it knows each pattern's minimum width and
+# tree, which is what the empty-match and nested-repeat checks need.
+from re import _constants as _sre_c  # type: ignore[attr-defined]
+from re import _parser as _sre_p  # type: ignore[attr-defined]
+from typing import Any
+
+_FLAG_LETTERS = {"i": re.IGNORECASE, "s": re.DOTALL, "m": re.MULTILINE}
+
+
+@dataclass(frozen=True, slots=True)
+class RegexSet:
+    """``flags``: letters ``i`` (ignore case), ``s`` (dot matches newline), ``m`` (multiline)."""
+
+    name: str
+    patterns: tuple[str, ...]
+    category: str = ""
+    confidential: bool = False
+    flags: str = "i"
+
+
+@dataclass(frozen=True, slots=True)
+class RegexHit:
+    set_name: str
+    pattern: str
+    start: int
+    end: int
+    matched: str
+
+
+def _flags(set_name: str, letters: str) -> int:
+    value = 0
+    for c in letters:
+        if c not in _FLAG_LETTERS:
+            raise ValueError(f"regex set {set_name!r}: unknown flag {c!r} (allowed: i, s, m)")
+        value |= _FLAG_LETTERS[c]
+    return value
+
+
+def _width_min(items: Any) -> int:
+    return int(items.getwidth()[0])
+
+
+def _is_unbounded_repeat(op: Any, av: Any) -> bool:
+    return op in (_sre_c.MAX_REPEAT, _sre_c.MIN_REPEAT) and av[1] == _sre_c.MAXREPEAT
+
+
+def _star_core(items: Sequence[tuple[Any, Any]]) -> bool:
+    """Whether this sequence can be matched by one unbounded repeat alone (others width 0)."""
+    for i, (op, av) in enumerate(items):
+        others = [items[j] for j in range(len(items)) if j != i]
+        if others and _width_min(_sre_p.SubPattern(_sre_p.State(), others)) > 0:
+            continue
+        if _is_unbounded_repeat(op, av):
+            return True
+        if op == _sre_c.SUBPATTERN and _star_core(list(av[3])):
+            return True
+        if op == _sre_c.BRANCH and any(_star_core(list(b)) for b in av[1]):
+            return True
+    return False
+
+
+def _walk_catastrophic(items: Sequence[tuple[Any, Any]]) -> bool:
+    for op, av in items:
+        if _is_unbounded_repeat(op, av) and _star_core(list(av[2])):
+            return True
+        children: list[Any] = []
+        if op in (_sre_c.MAX_REPEAT, _sre_c.MIN_REPEAT, _sre_c.POSSESSIVE_REPEAT):
+            children = [av[2]]
+        elif op == _sre_c.SUBPATTERN:
+            children = [av[3]]
+        elif op == _sre_c.BRANCH:
+            children = list(av[1])
+        elif op in (_sre_c.ASSERT, _sre_c.ASSERT_NOT):
+            children = [av[1]]
+        elif op == _sre_c.GROUPREF_EXISTS:
+            children = [b for b in av[1:] if b is not None]
+        # Atomic groups cannot backtrack into their body: no need to look inside.
+        for child in children:
+            if _walk_catastrophic(list(child)):
+                return True
+    return False
+
+
+def _uses_backrefs(items: Sequence[tuple[Any, Any]]) -> bool:
+    for op, av in items:
+        if op in (_sre_c.GROUPREF, _sre_c.GROUPREF_EXISTS, _sre_c.GROUPREF_IGNORE):
+            return True
+        if op in (_sre_c.MAX_REPEAT, _sre_c.MIN_REPEAT, _sre_c.POSSESSIVE_REPEAT):
+            subs = [av[2]]
+        elif op == _sre_c.SUBPATTERN:
+            subs = [av[3]]
+        elif op == _sre_c.ATOMIC_GROUP:
+            subs = [av]
+        elif op == _sre_c.BRANCH:
+            subs = list(av[1])
+        elif op in (_sre_c.ASSERT, _sre_c.ASSERT_NOT):
+            subs = [av[1]]
+        else:
+            subs = []
+        if any(_uses_backrefs(list(s)) for s in subs):
+            return True
+    return False
+
+
+def check_pattern(set_name: str, index: int, pattern: str, flags: int) -> re.Pattern[str]:
+    """Compile one operator pattern or raise ValueError saying which one and why."""
+    where = f"regex set {set_name!r}, pattern {index}"
+    try:
+        compiled = re.compile(pattern, flags)
+    except re.error as e:
+        raise ValueError(f"{where} ({pattern!r}): {e.msg} at position {e.pos}") from None
+    parsed = _sre_p.parse(pattern, flags)
+    if _width_min(parsed) == 0:
+        raise ValueError(f"{where} ({pattern!r}) can match the empty string")
+    if _walk_catastrophic(list(parsed)):
+        raise ValueError(
+            f"{where} ({pattern!r}) nests an unbounded repeat directly inside another "
+            "(like (a+)+): it can take exponential time; use a single repeat or an atomic "
+            "group (?>...)"
+        )
+    return compiled
+
+
+class _CompiledSet:
+    __slots__ = ("combined", "name", "patterns", "solo")
+
+    def __init__(self, rs: RegexSet) -> None:
+        if not rs.patterns:
+            raise ValueError(f"regex set {rs.name!r} has no patterns")
+        flags = _flags(rs.name, rs.flags)
+        self.name = rs.name
+        self.patterns: list[tuple[str, re.Pattern[str]]] = []
+        self.solo: list[tuple[str, re.Pattern[str]]] = []
+        joinable: list[str] = []
+        for i, p in enumerate(rs.patterns):
+            compiled = check_pattern(rs.name, i, p, flags)
+            parsed = _sre_p.parse(p, flags)
+            separate = bool(compiled.groupindex) or _uses_backrefs(list(parsed))
+            if p.lstrip().startswith("(?") and re.match(r"\(\?[aiLmsux]+\)", p.lstrip()):
+                separate = True  # global inline flags must stay at the start of a pattern
+            if separate:
+                self.solo.append((p, compiled))
+            else:
+                joinable.append(p)
+            self.patterns.append((p, compiled))
+        self.combined: re.Pattern[str] | None = None
+        if joinable:
+            self.combined = re.compile("|".join(f"(?:{p})" for p in joinable), flags)
+
+    def hits(self, text: str) -> list[RegexHit]:
+        if (self.combined is None or self.combined.search(text) is None) and not any(
+            c.search(text) for _, c in self.solo
+        ):
+            return []
+        return [
+            RegexHit(self.name, p, m.start(), m.end(), m.group())
+            for p, c in self.patterns
+            for m in c.finditer(text)
+        ]
+
+
+class RegexMatcher:
+    """Operator regex sets compiled once; `match` runs the sets asked for over a text."""
+
+    def __init__(self, sets: Sequence[RegexSet]) -> None:
+        names = [s.name for s in sets]
+        if len(set(names)) != len(names):
+            raise ValueError("regex sets: duplicate set names")
+        self._sets = [_CompiledSet(s) for s in sets]
+
+    def match(self, text: str, *, sets: Collection[str] | None = None) -> list[RegexHit]:
+        """Every hit of every pattern in the sets named (all sets when ``sets`` is None)."""
+        chosen = self._sets
+        if sets is not None:
+            unknown = set(sets) - {s.name for s in self._sets}
+            if unknown:
+                raise ValueError(f"unknown regex sets: {sorted(unknown)}")
+            chosen = [s for s in self._sets if s.name in sets]
+        hits: list[RegexHit] = []
+        for cs in chosen:
+            hits.extend(cs.hits(text))
+        hits.sort(key=lambda h: h.start)
+        return hits
