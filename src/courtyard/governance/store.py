@@ -10,17 +10,30 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    ColumnElement,
     Index,
     Integer,
+    Select,
     String,
     Table,
     Text,
     UniqueConstraint,
+    bindparam,
+    case,
+    delete,
+    func,
     insert,
+    literal_column,
+    or_,
     select,
+    union_all,
+    update,
 )
+from sqlalchemy import distinct as distinct_
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from courtyard.core.db import Conn, JSONDocument, UTCDateTime, metadata
+from courtyard.core.db import Conn, JSONDocument, UTCDateTime, insert_ignoring_duplicates, metadata
 from courtyard.core.ids import new_id
 
 policy_decisions = Table(
@@ -240,3 +253,315 @@ async def list_decisions_for_actor(
         .limit(limit)
     )
     return [dict(row._mapping) for row in rows]
+
+
+# ---- counters ------------------------------------------------------------------------------
+# Buckets are identified by their end (epoch seconds, exclusive), so a read over any window
+# sums the buckets ending after the window's start without knowing their width.
+
+
+def _upsert(conn: Conn, table: Table) -> Any:
+    """``INSERT`` with an ``on_conflict_do_update`` method on either backend."""
+    if conn.dialect.name == "postgresql":
+        return postgresql_insert(table)
+    return sqlite_insert(table)
+
+
+# The counter statements run once per message sent: they are built once per dialect (and read
+# shape) and executed with parameters, so SQLAlchemy compiles each of them only once.
+_counter_statements: dict[tuple[Any, ...], Any] = {}
+
+
+def _larger(current: Any, new: Any) -> Any:
+    return case((current < new, new), else_=current)
+
+
+def _add_buckets_statement(conn: Conn) -> Any:
+    cache_key = ("buckets", conn.dialect.name)
+    stmt = _counter_statements.get(cache_key)
+    if stmt is None:
+        base = _upsert(conn, counter_buckets)
+        stmt = _counter_statements[cache_key] = base.on_conflict_do_update(
+            index_elements=[counter_buckets.c.key, counter_buckets.c.bucket],
+            set_={
+                "value": counter_buckets.c.value + base.excluded.value,
+                "expires_at": _larger(counter_buckets.c.expires_at, base.excluded.expires_at),
+            },
+        )
+    return stmt
+
+
+def _add_members_statement(conn: Conn) -> Any:
+    cache_key = ("members", conn.dialect.name)
+    stmt = _counter_statements.get(cache_key)
+    if stmt is None:
+        base = _upsert(conn, counter_members)
+        stmt = _counter_statements[cache_key] = base.on_conflict_do_update(
+            index_elements=[
+                counter_members.c.key,
+                counter_members.c.bucket,
+                counter_members.c.member,
+            ],
+            set_={"expires_at": _larger(counter_members.c.expires_at, base.excluded.expires_at)},
+        )
+    return stmt
+
+
+def _read_statement(shape: tuple[bool, ...]) -> Any:
+    stmt = _counter_statements.get(shape)
+    if stmt is None:
+        parts: list[Select[int, int]] = []
+        for index, distinct in enumerate(shape):
+            key = bindparam(f"k{index}", type_=String)
+            after = bindparam(f"a{index}", type_=BigInteger)
+            value: ColumnElement[int]
+            if distinct:
+                value = func.count(distinct_(counter_members.c.member))
+                where = (counter_members.c.key == key, counter_members.c.bucket > after)
+            else:
+                value = func.coalesce(func.sum(counter_buckets.c.value), 0)
+                where = (counter_buckets.c.key == key, counter_buckets.c.bucket > after)
+            index_column = literal_column(str(index), Integer).label("i")
+            parts.append(select(index_column, value.label("v")).where(*where))
+        stmt = _counter_statements[shape] = parts[0] if len(parts) == 1 else union_all(*parts)
+    return stmt
+
+
+async def add_counter_buckets(conn: Conn, rows: list[dict[str, Any]]) -> None:
+    """Add ``value`` to each (key, bucket); rows must be unique per (key, bucket)."""
+    if rows:
+        await conn.execute(_add_buckets_statement(conn), rows[0] if len(rows) == 1 else rows)
+
+
+async def add_counter_members(conn: Conn, rows: list[dict[str, Any]]) -> None:
+    """Record each (key, bucket, member); rows must be unique per (key, bucket, member)."""
+    if rows:
+        await conn.execute(_add_members_statement(conn), rows[0] if len(rows) == 1 else rows)
+
+
+async def read_counters(conn: Conn, reads: list[tuple[str, int, bool]]) -> list[int]:
+    """For each (key, after_bucket, distinct): the sum of values (or the number of distinct
+    members) in buckets ending after ``after_bucket``; one statement for all of them."""
+    if not reads:
+        return []
+    parameters: dict[str, Any] = {}
+    for index, (key, after, _) in enumerate(reads):
+        parameters[f"k{index}"] = key
+        parameters[f"a{index}"] = after
+    statement = _read_statement(tuple(distinct for _, _, distinct in reads))
+    results = [0] * len(reads)
+    rows: list[Any] = list((await conn.execute(statement, parameters)).all())
+    for index, value in rows:
+        results[int(index)] = int(value)
+    return results
+
+
+async def prune_counters(conn: Conn, now_epoch: int) -> int:
+    """Delete buckets and members no read can count any more; returns the rows deleted."""
+    deleted = 0
+    for table in (counter_buckets, counter_members):
+        result = await conn.execute(delete(table).where(table.c.expires_at <= now_epoch))
+        deleted += max(result.rowcount or 0, 0)
+    return deleted
+
+
+# ---- content reach -------------------------------------------------------------------------
+
+
+async def get_reach(conn: Conn, content_type: str, content_id: str) -> dict[str, Any] | None:
+    row = (
+        await conn.execute(
+            select(content_reach).where(
+                content_reach.c.content_type == content_type,
+                content_reach.c.content_id == content_id,
+            )
+        )
+    ).first()
+    return dict(row._mapping) if row is not None else None
+
+
+async def is_tracked(conn: Conn, content_type: str, content_id: str) -> bool:
+    """The cheap check every view of untracked content pays (a primary-key probe)."""
+    row = (
+        await conn.execute(
+            select(content_reach.c.content_id).where(
+                content_reach.c.content_type == content_type,
+                content_reach.c.content_id == content_id,
+            )
+        )
+    ).first()
+    return row is not None
+
+
+async def track_content(
+    conn: Conn, content_type: str, content_id: str, author_id: str | None, labels: list[str]
+) -> None:
+    """Start tracking the content, or merge ``labels`` into those it already has."""
+    await conn.execute(
+        insert_ignoring_duplicates(conn, content_reach).values(
+            content_type=content_type, content_id=content_id, author_id=author_id, labels=[]
+        )
+    )
+    where = (
+        content_reach.c.content_type == content_type,
+        content_reach.c.content_id == content_id,
+    )
+    # The row lock (PostgreSQL) keeps two concurrent merges from losing a label.
+    row = (
+        await conn.execute(
+            select(content_reach.c.labels, content_reach.c.author_id)
+            .where(*where)
+            .with_for_update()
+        )
+    ).one()
+    merged = sorted(set(row.labels or []) | set(labels))
+    values: dict[str, Any] = {}
+    if merged != list(row.labels or []):
+        values["labels"] = merged
+    if row.author_id is None and author_id is not None:
+        values["author_id"] = author_id
+    if values:
+        await conn.execute(update(content_reach).where(*where).values(**values))
+
+
+async def mark_viewed(
+    conn: Conn, content_type: str, content_id: str, viewer_ids: list[str], at: datetime
+) -> int:
+    """Record first views; returns how many of ``viewer_ids`` (unique) had not viewed before."""
+    if not viewer_ids:
+        return 0
+    stmt = _upsert(conn, content_audience).values(
+        [
+            {
+                "content_type": content_type,
+                "content_id": content_id,
+                "account_id": account_id,
+                "viewed_at": at,
+            }
+            for account_id in viewer_ids
+        ]
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[
+            content_audience.c.content_type,
+            content_audience.c.content_id,
+            content_audience.c.account_id,
+        ],
+        set_={"viewed_at": stmt.excluded.viewed_at},
+        where=content_audience.c.viewed_at.is_(None),
+    ).returning(content_audience.c.account_id)
+    return len((await conn.execute(stmt)).all())
+
+
+async def mark_shared(
+    conn: Conn, content_type: str, content_id: str, account_id: str, at: datetime
+) -> None:
+    """Record that the account shared the content (the first share's time is kept)."""
+    stmt = _upsert(conn, content_audience).values(
+        content_type=content_type, content_id=content_id, account_id=account_id, shared_at=at
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[
+            content_audience.c.content_type,
+            content_audience.c.content_id,
+            content_audience.c.account_id,
+        ],
+        set_={"shared_at": stmt.excluded.shared_at},
+        where=content_audience.c.shared_at.is_(None),
+    )
+    await conn.execute(stmt)
+
+
+async def add_reach(
+    conn: Conn,
+    content_type: str,
+    content_id: str,
+    *,
+    views: int = 0,
+    shares: int = 0,
+    hops: int = 0,
+) -> dict[str, Any] | None:
+    """Add views and shares, keep the largest hop count; returns the row, None if untracked."""
+    stmt = (
+        update(content_reach)
+        .where(
+            content_reach.c.content_type == content_type,
+            content_reach.c.content_id == content_id,
+        )
+        .values(
+            views=content_reach.c.views + views,
+            shares=content_reach.c.shares + shares,
+            max_hops=case((content_reach.c.max_hops < hops, hops), else_=content_reach.c.max_hops),
+        )
+        .returning(*content_reach.c)
+    )
+    row = (await conn.execute(stmt)).first()
+    return dict(row._mapping) if row is not None else None
+
+
+async def claim_escalation(conn: Conn, content_type: str, content_id: str, at: datetime) -> bool:
+    """Mark the content escalated with friction; True only for the one caller that did it."""
+    result = await conn.execute(
+        update(content_reach)
+        .where(
+            content_reach.c.content_type == content_type,
+            content_reach.c.content_id == content_id,
+            content_reach.c.escalated_at.is_(None),
+        )
+        .values(friction=True, escalated_at=at)
+    )
+    return bool(result.rowcount == 1)
+
+
+async def set_reach_decision(
+    conn: Conn, content_type: str, content_id: str, decision_id: str
+) -> None:
+    await conn.execute(
+        update(content_reach)
+        .where(
+            content_reach.c.content_type == content_type,
+            content_reach.c.content_id == content_id,
+        )
+        .values(decision_id=decision_id)
+    )
+
+
+async def list_audience(conn: Conn, content_type: str, content_id: str) -> list[str]:
+    """Everyone who viewed or shared the content."""
+    rows = await conn.execute(
+        select(content_audience.c.account_id)
+        .where(
+            content_audience.c.content_type == content_type,
+            content_audience.c.content_id == content_id,
+            or_(
+                content_audience.c.viewed_at.is_not(None), content_audience.c.shared_at.is_not(None)
+            ),
+        )
+        .order_by(content_audience.c.account_id)
+    )
+    return [row[0] for row in rows]
+
+
+async def insert_correction_notice(
+    conn: Conn,
+    *,
+    content_type: str,
+    content_id: str,
+    text: str,
+    created_at: datetime,
+    created_by: str | None,
+    recipients: int,
+) -> str:
+    notice_id = new_id()
+    await conn.execute(
+        insert(correction_notices).values(
+            id=notice_id,
+            content_type=content_type,
+            content_id=content_id,
+            text=text,
+            created_at=created_at,
+            created_by=created_by,
+            recipients=recipients,
+        )
+    )
+    return notice_id
