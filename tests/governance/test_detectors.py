@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from datetime import date
 
 import pytest
@@ -290,3 +291,22 @@ def test_birth_date_bounds() -> None:
         assert all(h.kind != PiiKind.CN_RESIDENT_ID for h in detect_pii(text))
     first17 = "11010520000229123"  # a leap day
     assert kinds(first17 + resident_id_check_digit(first17))[0][0] == PiiKind.CN_RESIDENT_ID
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "市" * 3000 + "路1号",  # nested administrative units once backtracked exponentially
+        "中" * 5000 + "路1号",
+        "建国路1号" * 1000,
+        "1-" * 5000,
+        "+1" + " 1" * 5000,
+        "a@" + "a." * 5000 + "1",
+        "x at " + "a dot " * 3000,
+        "12 Main " * 2000,
+    ],
+)
+def test_adversarial_inputs_stay_linear(text: str) -> None:
+    start = time.perf_counter()
+    detect_pii(text)
+    assert time.perf_counter() - start < 0.5

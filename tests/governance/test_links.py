@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -203,3 +205,27 @@ def test_blank_and_comment_entries_are_skipped_but_an_empty_host_is_refused() ->
     assert len(matcher.match(make_links("example.com"))) == 1
     with pytest.raises(ValueError, match="no host"):
         normalise_entry("*.")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "http://a.com/" + ")" * 5000,
+        "http://a" + ".a" * 5000,
+        "ab." * 3000,
+        "a dot " * 3000 + "1",
+        "a-" * 5000 + ".com",
+    ],
+)
+def test_adversarial_inputs_stay_linear(text: str) -> None:
+    start = time.perf_counter()
+    extract_links(text)
+    assert time.perf_counter() - start < 0.5
+
+
+def test_a_url_nested_in_a_redirector_query_is_reported_too() -> None:
+    text = "点 https://google.com/url?q=http://evil.example/x&sa=D 看"
+    assert [link.host for link in extract_links(text)] == ["google.com", "evil.example"]
+    outer, inner = extract_links(text)
+    assert outer.start <= inner.start < inner.end <= outer.end
+    assert text[inner.start : inner.end] == "http://evil.example/x&sa=D"

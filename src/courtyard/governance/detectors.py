@@ -4,9 +4,10 @@ These feed warnings and labels ("you are about to post a phone number publicly")
 on their own, so they favour precision: every numeric hit is validated (ID check digit, Luhn,
 calendar date, province code) and addresses need a street token *and* a house number.
 
-They run on every event on public surfaces, so `detect_pii` first runs one cheap compiled
-prefilter (a digit, an ``@``/``＠``, a bracketed ``(at)`` or a spelled ``dot``); text without any
-of those returns at once.
+They run on every event on public surfaces, so `detect_pii` returns at once unless the text
+has a digit, an ``@``/``＠``, a bracketed "at" or a spelled "dot"; with digits, one compiled gate
+(eight digits, a house number before a capitalised word, or a road token before a number)
+decides whether the numeric and address detectors run at all.
 
 What is recognised, deliberately:
 
@@ -22,12 +23,13 @@ What is recognised, deliberately:
   full-width ``＠``; a bracketed at ``(at)``/``[at]``/``{at}``/``<at>``; a bracketed dot
   ``(dot)``/``[dot]``/``(.)``/``[.]``; a spelled `` at `` only together with a spelled
   `` dot `` (``name at example dot com``), so "look at example.com" is not an address.
-- Addresses: Chinese — optional administrative units, a road token (路/街/大街/大道/巷/弄/胡同/
-  里) after a 2-12 character name, then Arabic digits and 号 (or 弄 n 号), then optional
-  building/unit/floor/room parts. English — house number, 1-4 Capitalised words, a street
-  suffix (Street/St/Avenue/Ave/Road/Rd/...), an optional compass direction and an optional
-  ``Apt``/``Suite``/``Unit``/``#`` part. Lower-case English addresses and Chinese numerals
-  (八十八号) are not recognised.
+- Addresses: Chinese — a road token (路/街/大街/大道/巷/弄/胡同/里), Arabic digits and 号
+  (or n 弄 n 号), optional building/unit/floor/room parts; the place name before the road
+  token (at least 2, at most 24 ideographs, administrative units included) is taken by walking
+  left until a function word such as 在/到/我/的 or a non-ideograph. English — house number,
+  1-4 Capitalised words, a street suffix (Street/St/Avenue/Ave/Road/Rd/...), an optional
+  compass direction and an optional ``Apt``/``Suite``/``Unit``/``#`` part. Lower-case English
+  addresses and Chinese numerals (八十八号) are not recognised.
 
 Digits are matched with ``\\d`` so full-width digits (１３８…) are caught too; spans always index
 the original text.
@@ -69,6 +71,10 @@ _EIGHT_DIGITS = re.compile(r"\d(?:[ .\-()]{0,2}\d){7}").search
 _EN_ADDR_GATE = re.compile(r"\d[A-Za-z]?(?:-\d+)?\s+[A-Z]").search
 # A Chinese address has a road token right before its house number.
 _CN_ADDR_GATE = re.compile(r"[路街道巷弄同里]\s*\d").search
+# One pass that any numeric finding needs: one of the three gates above.
+_NUMERIC_GATE = re.compile(
+    r"\d(?:[ .\-()]{0,2}\d){7}|\d[A-Za-z]?(?:-\d+)?\s+[A-Z]|[路街道巷弄同里]\s*\d"
+).search
 _OPEN_BRACKET = re.compile(r"[(\[{<]").search
 
 
@@ -176,13 +182,28 @@ _SPELLED_DOT = re.compile(r"\s+dot\s+", re.IGNORECASE)
 # Characters that end a Chinese place name: function words that precede addresses in
 # sentences ("我家在…", "去…") and would otherwise be swallowed into the span.
 _CN_STOP = "在是到去住我你他她它们的了址从往来和与及或为于把被这那条就都也还要想逛走过"
-_CN_NAME = rf"[^\W\d_A-Za-z{_CN_STOP}]"
-_CN_ADDR_RE = re.compile(
-    rf"(?:{_CN_NAME}{{1,10}}?(?:省|自治区|特别行政区|市|区|县|旗|镇|乡|街道)){{0,4}}"
-    rf"{_CN_NAME}{{2,12}}?(?:路|大街|街|大道|巷|弄|胡同|里)"
+_CN_STOP_SET = frozenset(_CN_STOP)
+# The anchor: a road token, a house number and 号, then building/unit/floor/room parts. The
+# place name is then taken by walking left over ideographs (at most _CN_NAME_MAX), which is
+# linear; a regex with nested optional administrative units backtracks exponentially.
+_CN_ADDR_CORE = re.compile(
+    r"(?:路|大街|街|大道|巷|弄|胡同|里)"
     r"\s*\d{1,5}(?:\s*[-－]\s*\d{1,4})?\s*(?:弄\s*\d{1,4}\s*)?号(?!线|码|文件|令|球员|选手)"
     r"(?:\s*(?:\d{1,4}\s*(?:号楼|栋|幢|座|单元|楼|层|室|号)|[A-Za-z]\d{0,4}\s*(?:座|栋|室)))*"
 )
+_CN_NAME_MIN = 2  # "中山路3号" yes, "逛街3号" no
+_CN_NAME_MAX = 24
+
+
+def _cn_name_start(text: str, end: int, floor: int) -> int:
+    """Start of the run of place-name ideographs ending at ``end`` (not before ``floor``)."""
+    i = end
+    lowest = max(floor, end - _CN_NAME_MAX)
+    while i > lowest and "\u4e00" <= text[i - 1] <= "\u9fff" and text[i - 1] not in _CN_STOP_SET:
+        i -= 1
+    return i
+
+
 _EN_SUFFIX = (
     r"Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Place|Pl|"
     r"Terrace|Ter|Parkway|Pkwy|Highway|Hwy|Square|Sq|Way|Crescent|Close|Row|Alley"
@@ -238,7 +259,7 @@ def detect_pii(text: str, kinds: Collection[PiiKind] | None = None) -> list[PiiH
     """
     if not text:
         return []
-    has_digit = _HAS_DIGIT(text) is not None
+    has_digit = _HAS_DIGIT(text) is not None and _NUMERIC_GATE(text) is not None
     if not has_digit and not _may_hide_email(text):
         return []
     want = _ALL if kinds is None else frozenset(kinds)
@@ -252,6 +273,8 @@ def detect_pii(text: str, kinds: Collection[PiiKind] | None = None) -> list[PiiH
         _phones(text, hits)
     if has_digit and PiiKind.ADDRESS in want:
         _addresses(text, hits)
+    if not hits.found:
+        return []
     found = [h for h in hits.found if h.kind in want]
     found.sort(key=lambda h: h.start)
     return found
@@ -307,9 +330,14 @@ def _phones(text: str, hits: _Hits) -> None:
 
 def _addresses(text: str, hits: _Hits) -> None:
     if "号" in text and _CN_ADDR_GATE(text) is not None:
-        for m in _CN_ADDR_RE.finditer(text):
-            s = m.group().rstrip()
-            hits.add(PiiKind.ADDRESS, m.start(), m.start() + len(s), _mask_address(s))
+        floor = 0
+        for m in _CN_ADDR_CORE.finditer(text):
+            start = _cn_name_start(text, m.start(), floor)
+            floor = m.end()
+            if m.start() - start < _CN_NAME_MIN:
+                continue
+            s = text[start : m.end()].rstrip()
+            hits.add(PiiKind.ADDRESS, start, start + len(s), _mask_address(s))
     if _EN_ADDR_GATE(text) is not None:
         for m in _EN_ADDR_RE.finditer(text):
             hits.add(PiiKind.ADDRESS, m.start(), m.end(), _mask_address(m.group()))

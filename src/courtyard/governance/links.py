@@ -13,13 +13,18 @@ be fooled by the usual tricks, so `extract_links` recognises:
 - dot obfuscations inside the host: full-width ``。``/``．``/``｡``; ``[.]``, ``(.)``, ``{.}``;
   ``[dot]``, ``(dot)``, ``{dot}``; and a spelled `` dot `` between spaces (``example dot com``).
   The spelled form is refused after a handful of English function words ("the dot com bubble").
-- punycode labels are decoded: `Link.host` is Unicode, `Link.host_ascii` the ASCII form.
+- punycode labels are decoded: `Link.host` is Unicode, `Link.host_ascii` the ASCII form
+  (stdlib ``idna`` codec, i.e. IDNA 2003: ``ß`` maps to ``ss``);
+- a URL nested in another's path or query (``google.com/url?q=http://evil.example``) is
+  reported as well, with a span inside the outer link's.
 
-Not recognised: scheme-less hosts with non-ASCII labels other than the TLD (in Chinese text a
-label cannot be told apart from the surrounding words; with a scheme they are fine), hosts that
-are the domain part of an email address, and two-label scheme-less names whose TLD is also a
-common file extension (``setup.py``, ``README.md``, ``run.sh``) unless they carry a path or
-``www.``.
+Not recognised: full-width letters (``ｅｘａｍｐｌｅ．ｃｏｍ``), percent-encoded nested URLs,
+IDN TLDs outside the built-in list, scheme-less labels in scripts other than Latin, Greek and
+Cyrillic (in Chinese text a label cannot be told apart from the surrounding words; with a
+scheme they are fine), hosts that are the domain part of an email address, and two-label
+scheme-less names whose TLD is also a common file extension (``setup.py``, ``README.md``,
+``run.sh``) unless they carry a path or ``www.``. Paths stop at whitespace and at CJK
+characters and punctuation (Chinese text usually follows a URL directly).
 
 `Link.url` is normalised: lower-case scheme (``http`` when the text had none), the Unicode host,
 the port if any, then the path/query/fragment as written. ``text[start:end]`` is what was
@@ -101,7 +106,8 @@ _BARE_GATE = re.compile(
 ).search
 _DOT_SPLIT = re.compile(_DOT_SEP, re.IGNORECASE)
 _SPELLED_DOT = re.compile(r"\s+dot\s+", re.IGNORECASE)
-_TRAILING = ".,;:!?'\")]}>*_~。．｡"
+_TRAILING = ".,;:!?'\">*_~。．｡"
+_PAIRS = {")": "(", "]": "[", "}": "{"}
 # In "http://example.com请看", the ideographs are the sentence, not the host.
 _ASCII_THEN_CJK = re.compile(r"[A-Za-z0-9-](?=[\u3000-\u303f\u4e00-\u9fff\uff01-\uffef])")
 _PORT = re.compile(r":(\d{1,5})$")
@@ -157,14 +163,15 @@ class Link:
 
 
 def _trim(text: str, start: int, end: int) -> int:
-    """Drop trailing sentence punctuation and an unbalanced closing bracket from a URL span."""
+    """Drop trailing sentence punctuation and unbalanced closing brackets from a URL span."""
+    seg = text[start:end]
+    balance = {c: seg.count(c) - seg.count(o) for c, o in _PAIRS.items()}
     while end > start:
         c = text[end - 1]
-        if c in ")]}":
-            opener = {")": "(", "]": "[", "}": "{"}[c]
-            seg = text[start:end]
-            if seg.count(opener) >= seg.count(c):
+        if c in _PAIRS:
+            if balance[c] <= 0:
                 break
+            balance[c] -= 1
             end -= 1
         elif c in _TRAILING:
             end -= 1
@@ -225,11 +232,14 @@ def extract_links(text: str) -> list[Link]:
 
 
 def _free(links: list[Link], s: int, e: int) -> bool:
+    """Whether [s, e) overlaps no link found so far (a bare host inside a URL is not another)."""
     return all(e <= link.start or s >= link.end for link in links)
 
 
-def _scheme_links(text: str, links: list[Link]) -> None:
-    for m in _SCHEME_URL.finditer(text):
+def _scheme_links(text: str, links: list[Link], pos: int = 0, endpos: int | None = None) -> None:
+    """URLs with a scheme; one nested in another's path or query (a redirector's
+    ``?q=http://evil.example``) is reported too, with its span inside the outer one."""
+    for m in _SCHEME_URL.finditer(text, pos, len(text) if endpos is None else endpos):
         cut = _ASCII_THEN_CJK.search(text, m.start(2), m.end(2))
         end = _trim(text, m.start(), cut.end() if cut else m.end())
         authority_end = min(m.end(2), end)
@@ -240,6 +250,8 @@ def _scheme_links(text: str, links: list[Link]) -> None:
         port_m = _PORT.search(auth) if not auth.endswith("]") else None
         port = port_m.group() if port_m else ""
         links.append(_make(text, m.group(1).lower(), host, port, m.start(), end, authority_end))
+        if text.find("://", authority_end, end) != -1:
+            _scheme_links(text, links, authority_end, end)
 
 
 def _bare_links(text: str, links: list[Link]) -> None:
