@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import json
 import os
 import sys
+from pathlib import Path
 
 import typer
 from pydantic import ValidationError
@@ -21,6 +23,10 @@ from courtyard.core.migrate import current_revision, ensure_schema
 app = typer.Typer(help="Courtyard: a self-hostable social platform.", no_args_is_help=True)
 admin_app = typer.Typer(help="Operator accounts.", no_args_is_help=True)
 app.add_typer(admin_app, name="admin")
+policy_app = typer.Typer(
+    help="Rule packs: check them and try them on events.", no_args_is_help=True
+)
+app.add_typer(policy_app, name="policy")
 console = Console()
 err_console = Console(stderr=True)
 
@@ -135,6 +141,66 @@ def admin_create(
     except CourtyardError as exc:
         err_console.print(f"[red]{exc.code}: {exc.message}[/red]")
         raise typer.Exit(1) from exc
+
+
+@policy_app.command("check")
+def policy_check(
+    packs: list[Path] = typer.Argument(..., help="Rule pack files (.toml)."),
+) -> None:
+    """Check packs as the server would load them: fields, signals, CEL types, examples."""
+    from courtyard.governance.engine import CompiledPolicy
+    from courtyard.governance.packs import PackError
+    from courtyard.governance.policytest import load_pack_file
+
+    failed = False
+    for path in packs:
+        try:
+            pack = load_pack_file(path)
+            compiled = CompiledPolicy([pack])
+        except PackError as error:
+            typer.echo(error.render(), err=True)
+            failed = True
+            continue
+        except OSError as error:
+            typer.echo(f"{path}: {error}", err=True)
+            failed = True
+            continue
+        typer.echo(
+            f"{path}: pack {pack.id} is valid ({len(compiled.rules)} rules, "
+            f"{len(pack.signals)} lists, every example as expected)"
+        )
+    if failed:
+        raise typer.Exit(2)
+
+
+@policy_app.command("test")
+def policy_test(
+    pack: Path = typer.Argument(..., help="The rule pack file (.toml)."),
+    events: Path = typer.Option(..., "--events", help="JSON Lines, one event per line."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    examples: int = typer.Option(3, help="Examples shown per rule."),
+) -> None:
+    """Print what each rule of PACK would do on the events in FILE (shadow rules included)."""
+    from courtyard.governance.packs import PackError
+    from courtyard.governance.policytest import EventsFileError, load_pack_file, render, run
+
+    try:
+        loaded = load_pack_file(pack)
+        with events.open(encoding="utf-8") as lines:
+            report = run(loaded, lines, examples_per_rule=examples)
+    except PackError as error:
+        typer.echo(error.render(), err=True)
+        raise typer.Exit(2) from error
+    except EventsFileError as error:
+        typer.echo(f"{events}: {error}", err=True)
+        raise typer.Exit(2) from error
+    except OSError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(2) from error
+    if as_json:
+        typer.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        typer.echo(render(report))
 
 
 def main() -> None:

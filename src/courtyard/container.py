@@ -21,7 +21,9 @@ from courtyard.core.config import Settings
 from courtyard.core.db import Database
 from courtyard.core.media import LocalMediaStore, MediaStore
 from courtyard.core.migrate import ensure_schema
+from courtyard.governance.counters import Counters, build_counters
 from courtyard.governance.service import GovernanceService
+from courtyard.governance.virality import ViralityService, ViralityThresholds
 from courtyard.realtime.service import RealtimeService
 from courtyard.realtime.tailer import StreamTailer
 
@@ -34,6 +36,7 @@ class Services:
     bus: Bus
     media: MediaStore
     governance: GovernanceService
+    virality: ViralityService
     realtime: RealtimeService
     tailer: StreamTailer
     accounts: AccountsService
@@ -48,12 +51,22 @@ async def build_services(
     clock = clock or SystemClock()
     db = Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
     owns_bus = bus is None
+    governance: GovernanceService | None = None
+    counters: Counters | None = None
     try:
         await ensure_schema(db, migrate=settings.migrate_on_start)
         if bus is None:
             bus = RedisBus(settings.redis_url) if settings.redis_url else InProcessBus()
         media = LocalMediaStore(settings.media_dir)
-        governance = GovernanceService(db, clock)
+        counters = build_counters(settings.redis_url, db)
+        governance = GovernanceService(
+            db,
+            clock,
+            counters=counters,
+            policy_dir=settings.policy_dir,
+            builtin_packs=settings.policy_builtin_packs,
+        )
+        await governance.load_policy()
         realtime = RealtimeService(db, bus, clock, governance)
         # Built here, started by the HTTP server's lifespan (the CLI does not tail the stream).
         tailer = StreamTailer(db, bus, poll_seconds=settings.stream_poll_seconds)
@@ -75,6 +88,12 @@ async def build_services(
             governance=governance,
             accounts=accounts,
         )
+        virality = ViralityService(
+            db,
+            clock,
+            realtime,
+            ViralityThresholds(views=settings.virality_views, shares=settings.virality_shares),
+        )
         chats = ChatsService(
             settings=settings,
             db=db,
@@ -83,7 +102,10 @@ async def build_services(
             governance=governance,
             accounts=accounts,
             media=media,
+            virality=virality,
         )
+        governance.author_facts = accounts.author_facts
+        await governance.start(bus)
         for frame_type in ("send", "typing", "read"):
             realtime.frame_handlers[frame_type] = chats.handle_frame
         yield Services(
@@ -93,6 +115,7 @@ async def build_services(
             bus=bus,
             media=media,
             governance=governance,
+            virality=virality,
             realtime=realtime,
             tailer=tailer,
             accounts=accounts,
@@ -100,6 +123,10 @@ async def build_services(
             chats=chats,
         )
     finally:
+        if governance is not None:
+            await governance.stop()
+        if counters is not None:
+            await counters.close()
         if owns_bus and bus is not None:
             await bus.close()
         await db.dispose()

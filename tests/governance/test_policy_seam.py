@@ -73,11 +73,15 @@ async def test_a_blocked_profile_update_is_refused_explained_and_recorded(
 
     error = assert_error(response, 422, "policy_blocked")
     rules = error["details"]["rules"]
-    assert rules == [
+    assert [
+        {key: rule[key] for key in ("rule_id", "policy_clause", "reason", "action", "evidence")}
+        for rule in rules
+    ] == [
         {
             "rule_id": "test.words.block",
             "policy_clause": "§1 test words",
             "reason": "The bio contains a blocked word.",
+            "action": "block",
             "evidence": {"field": "bio", "word": "forbidden"},
         }
     ]

@@ -533,6 +533,16 @@ class AccountsService:
         async with self._db.read() as conn:
             return await store.get_account(conn, account_id)
 
+    async def author_facts(self, account_id: str) -> dict[str, Any]:
+        """What governance rules may read about an author (``author.*`` in a condition)."""
+        account = await self.get_account(account_id)
+        if account is None:
+            return {}
+        return {
+            "account_age_days": max(0, (self._clock.now() - account.created_at).days),
+            "state": account.state.value,
+        }
+
     async def get_accounts(self, account_ids: list[str]) -> dict[str, Account]:
         async with self._db.read() as conn:
             return await store.get_accounts(conn, account_ids)

@@ -97,6 +97,14 @@ class Settings(BaseSettings):
     # The tailer's safety-net poll, in case a wake-up is lost.
     stream_poll_seconds: float = Field(default=1.0, gt=0)
 
+    # Governance (docs/policies.md). The operator's rule packs (*.toml); the built-in default
+    # packs load too unless policy_builtin_packs is off.
+    policy_dir: Path | None = None
+    policy_builtin_packs: bool = True
+    # Labelled content escalated for review and given forwarding friction past these.
+    virality_views: int = Field(default=5000, ge=1)
+    virality_shares: int = Field(default=500, ge=1)
+
     # HTTP
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     # Unset: secure cookies in production, plain cookies elsewhere (http://localhost works).

@@ -102,6 +102,17 @@ class PolicyBlocked(CourtyardError):
     default_message = "This was not published because it breaks a rule."
 
 
+class PolicyHeld(PolicyBlocked):
+    """Governance holds this write for review; the author is told, nobody else sees it.
+
+    Until the review queue lands (due process), a held chat message is not stored: the
+    author gets this notice and the decision is recorded, as for a block.
+    """
+
+    code = "policy_held"
+    default_message = "This was held for review because it may break a rule."
+
+
 class SchemaTooNew(CourtyardError):
     code = "schema_too_new"
     http_status = 500

@@ -6,12 +6,15 @@ it so it can be explained to the person affected and audited later.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from courtyard.core.errors import CapabilityDenied
+from courtyard.core.text import MultiLineText, SingleLineText
 
 
 class EventKind(StrEnum):
@@ -23,7 +26,9 @@ class EventKind(StrEnum):
     CONTACT_REMOVE = "contact.remove"
     CONTACT_BLOCK = "contact.block"
     CONTACT_LABEL = "contact.label"
-    MESSAGE = "message"
+    MESSAGE = "message"  # a message sent (or forwarded) into a conversation
+    CONVERSATION = "conversation"  # opening one, read markers, settings, recall, delete-for-me
+    ATTACHMENT = "attachment"  # an image or file uploaded to a conversation
     POST = "post"
     COMMENT = "comment"
     ARTICLE = "article"
@@ -32,6 +37,10 @@ class EventKind(StrEnum):
 
 
 class Verdict(StrEnum):
+    """What a rule does, from least to most restrictive (the DSA's restriction types map onto
+    these: label → visibility "labelled", friction and reduce_reach → "demoted"/"other",
+    hold → "disabled pending review", block → "removed")."""
+
     ALLOW = "allow"
     LABEL = "label"
     FRICTION = "friction"
@@ -39,10 +48,35 @@ class Verdict(StrEnum):
     HOLD = "hold"
     BLOCK = "block"
 
+    @property
+    def rank(self) -> int:
+        return _VERDICT_RANK[self]
+
+
+_VERDICT_RANK = {verdict: rank for rank, verdict in enumerate(Verdict)}
+
+
+class Mode(StrEnum):
+    ENFORCE = "enforce"
+    # A shadow rule is evaluated and recorded but changes nothing for the user: how an operator
+    # sees what a rule would do on real traffic before it is enforced.
+    SHADOW = "shadow"
+
+
+class Severity(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
 
 @dataclass(frozen=True, slots=True)
 class PolicyEvent:
-    """What an actor is about to do, in the terms rules are written in."""
+    """What an actor is about to do, in the terms rules are written in.
+
+    ``facts`` is filled by the governance service before a rule sees the event: the author's
+    account facts and the counters the loaded rules read. Callers leave it empty.
+    """
 
     kind: EventKind
     actor_id: str | None
@@ -50,41 +84,88 @@ class PolicyEvent:
     subject_id: str | None = None
     text: dict[str, str] = field(default_factory=dict)
     context: dict[str, Any] = field(default_factory=dict)
+    facts: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
 class RuleHit:
+    """One rule that fired, with the signals that made it fire (spans, projections, entries):
+    what a statement of reasons is built from."""
+
     rule_id: str
     policy_clause: str
     reason: str
     evidence: dict[str, Any] = field(default_factory=dict)
+    reason_zh: str = ""
+    action: Verdict = Verdict.BLOCK
+    mode: Mode = Mode.ENFORCE
+    severity: Severity = Severity.MEDIUM
+    label: str | None = None
+    pack_id: str = ""
+    pack_version: int = 0
+
+    def explain(self) -> dict[str, Any]:
+        return {
+            "rule_id": self.rule_id,
+            "policy_clause": self.policy_clause,
+            "reason": self.reason,
+            "reason_zh": self.reason_zh,
+            "action": self.action.value,
+            "mode": self.mode.value,
+            "severity": self.severity.value,
+            "label": self.label,
+            "pack_id": self.pack_id,
+            "pack_version": self.pack_version,
+            "evidence": self.evidence,
+        }
 
 
 @dataclass(frozen=True, slots=True)
 class Decision:
+    """The engine's answer. ``verdict`` is the most restrictive enforced action; ``effects``
+    holds every enforced action (a message can be labelled *and* get friction);
+    ``shadow_hits`` are what shadow rules would have done."""
+
     verdict: Verdict
     hits: tuple[RuleHit, ...] = ()
     labels: tuple[str, ...] = ()
     decision_id: str | None = None
+    shadow_hits: tuple[RuleHit, ...] = ()
+    automated: bool = True
 
     @classmethod
     def allow(cls) -> Decision:
         return _ALLOW
 
+    @classmethod
+    def from_hits(
+        cls, hits: tuple[RuleHit, ...], shadow_hits: tuple[RuleHit, ...] = ()
+    ) -> Decision:
+        if not hits and not shadow_hits:
+            return _ALLOW
+        verdict = max((hit.action for hit in hits), key=lambda v: v.rank, default=Verdict.ALLOW)
+        labels = tuple(dict.fromkeys(hit.label for hit in hits if hit.label))
+        return cls(verdict, hits, labels, shadow_hits=shadow_hits)
+
     @property
     def allowed(self) -> bool:
         return self.verdict is not Verdict.BLOCK
 
+    @property
+    def effects(self) -> frozenset[Verdict]:
+        return frozenset(hit.action for hit in self.hits)
+
+    @property
+    def recorded(self) -> bool:
+        """Whether this decision leaves a record: anything but a plain allow."""
+        return self.verdict is not Verdict.ALLOW or bool(self.shadow_hits)
+
+    def with_id(self, decision_id: str) -> Decision:
+        return replace(self, decision_id=decision_id)
+
     def explanation(self) -> list[dict[str, Any]]:
-        return [
-            {
-                "rule_id": hit.rule_id,
-                "policy_clause": hit.policy_clause,
-                "reason": hit.reason,
-                "evidence": hit.evidence,
-            }
-            for hit in self.hits
-        ]
+        """What the affected user may be shown: the enforced rules, never shadow ones."""
+        return [hit.explain() for hit in self.hits]
 
 
 _ALLOW = Decision(Verdict.ALLOW)
@@ -223,3 +304,110 @@ def capabilities_for(standing: Standing, *, now: datetime | None = None) -> Capa
         state=state,
         granted=STATE_CAPABILITIES[state],
     )
+
+
+# -- admin API schemas ---------------------------------------------------------------------
+
+_STRICT = ConfigDict(extra="forbid")
+PACK_SOURCE_MAX = 2_000_000
+
+
+class PackSummaryOut(BaseModel):
+    pack_id: str
+    version: int
+    enabled: bool
+    in_force: bool
+    origin: str
+    sha256: str
+    created_at: datetime
+    created_by: str | None
+    note: str | None
+    title: str = ""
+    rules: int = 0
+    lists: int = 0
+
+
+class PackVersionOut(PackSummaryOut):
+    source: str
+
+
+class PackIn(BaseModel):
+    model_config = _STRICT
+    source: MultiLineText = Field(min_length=1, max_length=PACK_SOURCE_MAX)
+    note: SingleLineText | None = Field(default=None, max_length=500)
+
+
+class PackEnabledIn(BaseModel):
+    model_config = _STRICT
+    enabled: bool
+    note: SingleLineText | None = Field(default=None, max_length=500)
+
+
+class PackRevertIn(BaseModel):
+    model_config = _STRICT
+    version: int = Field(ge=1)
+    note: SingleLineText | None = Field(default=None, max_length=500)
+
+
+class PackCheckIn(BaseModel):
+    model_config = _STRICT
+    source: MultiLineText = Field(min_length=1, max_length=PACK_SOURCE_MAX)
+
+
+class ProblemOut(BaseModel):
+    line: int | None
+    message: str
+
+
+class PackCheckOut(BaseModel):
+    valid: bool
+    pack_id: str | None = None
+    rules: int = 0
+    lists: int = 0
+    problems: list[ProblemOut] = []
+
+
+class SampleEventIn(BaseModel):
+    model_config = _STRICT
+    kind: EventKind = EventKind.MESSAGE
+    text: MultiLineText = Field(default="", max_length=20_000)
+    fields: dict[str, MultiLineText] | None = None
+    author: dict[str, int | float | bool | str] | None = None
+    event: dict[str, int | float | bool | str] | None = None
+    content: dict[str, int | float | bool | str] | None = None
+
+
+class PolicyTestIn(BaseModel):
+    model_config = _STRICT
+    source: MultiLineText = Field(min_length=1, max_length=PACK_SOURCE_MAX)
+    events: list[SampleEventIn] = Field(min_length=1, max_length=1000)
+
+
+class RuleActivityCountOut(BaseModel):
+    action: str
+    mode: str
+    count: int
+
+
+class DecisionOut(BaseModel):
+    id: str
+    decided_at: datetime
+    event_kind: str
+    actor_id: str | None
+    subject_type: str
+    subject_id: str | None
+    verdict: str
+    mode: str
+    labels: list[str]
+    hits: list[dict[str, Any]]
+    automated_detection: bool
+    automated_decision: bool
+    content_type: str | None = None
+    content_id: str | None = None
+
+
+class RuleActivityOut(BaseModel):
+    rule_id: str
+    since: datetime
+    counts: list[RuleActivityCountOut]
+    recent: list[DecisionOut]

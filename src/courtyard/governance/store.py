@@ -3,6 +3,8 @@ audit log."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -84,6 +86,8 @@ policy_packs = Table(
     Column("pack_id", String(80), nullable=False),
     Column("version", Integer, nullable=False),
     Column("source", Text, nullable=False),
+    # The list files (``file = "…"``) as they were read, so a version is complete.
+    Column("files", JSONDocument, nullable=True),
     Column("sha256", String(64), nullable=False),
     Column("origin", String(20), nullable=False),
     Column("enabled", Boolean, nullable=False, server_default="1"),
@@ -184,7 +188,14 @@ async def insert_decision(
     verdict: str,
     labels: list[str],
     hits: list[dict[str, Any]],
+    mode: str = "enforce",
+    automated_detection: bool = True,
+    automated_decision: bool = True,
+    content_type: str | None = None,
+    content_id: str | None = None,
+    rules: Sequence[RuleRow] = (),
 ) -> str:
+    """A decision and one ``policy_decision_rules`` row per rule that fired."""
     decision_id = new_id()
     await conn.execute(
         insert(policy_decisions).values(
@@ -197,9 +208,217 @@ async def insert_decision(
             verdict=verdict,
             labels=labels,
             hits=hits,
+            mode=mode,
+            automated_detection=automated_detection,
+            automated_decision=automated_decision,
+            content_type=content_type,
+            content_id=content_id,
         )
     )
+    if rules:
+        await conn.execute(
+            insert(policy_decision_rules),
+            [
+                {
+                    "decision_id": decision_id,
+                    "rule_id": rule.rule_id,
+                    "pack_id": rule.pack_id,
+                    "pack_version": rule.pack_version,
+                    "action": rule.action,
+                    "mode": rule.mode,
+                    "event_kind": event_kind,
+                    "decided_at": decided_at,
+                }
+                for rule in {rule.rule_id: rule for rule in rules}.values()
+            ],
+        )
     return decision_id
+
+
+@dataclass(frozen=True, slots=True)
+class RuleRow:
+    rule_id: str
+    pack_id: str
+    pack_version: int
+    action: str
+    mode: str
+
+
+async def rule_activity(
+    conn: Conn, rule_id: str, *, since: datetime, limit: int = 20
+) -> tuple[dict[tuple[str, str], int], list[dict[str, Any]]]:
+    """What a rule did (or would have done, in shadow) since a time: counts by action and
+    mode, and the most recent decisions it took part in."""
+    counts_rows = await conn.execute(
+        select(
+            policy_decision_rules.c.action,
+            policy_decision_rules.c.mode,
+            func.count(),
+        )
+        .where(
+            policy_decision_rules.c.rule_id == rule_id,
+            policy_decision_rules.c.decided_at >= since,
+        )
+        .group_by(policy_decision_rules.c.action, policy_decision_rules.c.mode)
+    )
+    rows: list[Any] = list(counts_rows)
+    counts = {(str(row[0]), str(row[1])): int(row[2]) for row in rows}
+    recent_rows = await conn.execute(
+        select(policy_decisions)
+        .join(
+            policy_decision_rules,
+            policy_decision_rules.c.decision_id == policy_decisions.c.id,
+        )
+        .where(
+            policy_decision_rules.c.rule_id == rule_id,
+            policy_decision_rules.c.decided_at >= since,
+        )
+        .order_by(policy_decision_rules.c.decided_at.desc(), policy_decisions.c.id.desc())
+        .limit(limit)
+    )
+    return counts, [dict(row._mapping) for row in recent_rows]
+
+
+async def get_decision(conn: Conn, decision_id: str) -> dict[str, Any] | None:
+    row = (
+        await conn.execute(select(policy_decisions).where(policy_decisions.c.id == decision_id))
+    ).first()
+    return dict(row._mapping) if row is not None else None
+
+
+# -- rule packs ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PackRow:
+    id: str
+    pack_id: str
+    version: int
+    source: str
+    files: dict[str, str]
+    sha256: str
+    origin: str
+    enabled: bool
+    created_at: datetime
+    created_by: str | None
+    note: str | None
+
+
+def _pack_row(row: Any) -> PackRow:
+    m = row._mapping
+    return PackRow(
+        id=m["id"],
+        pack_id=m["pack_id"],
+        version=int(m["version"]),
+        source=m["source"],
+        files=dict(m["files"] or {}),
+        sha256=m["sha256"],
+        origin=m["origin"],
+        enabled=bool(m["enabled"]),
+        created_at=m["created_at"],
+        created_by=m["created_by"],
+        note=m["note"],
+    )
+
+
+async def latest_packs(conn: Conn) -> dict[str, PackRow]:
+    """The newest version of every pack: the versions in force."""
+    newest = (
+        select(policy_packs.c.pack_id, func.max(policy_packs.c.version).label("version"))
+        .group_by(policy_packs.c.pack_id)
+        .subquery()
+    )
+    rows = await conn.execute(
+        select(policy_packs).join(
+            newest,
+            (newest.c.pack_id == policy_packs.c.pack_id)
+            & (newest.c.version == policy_packs.c.version),
+        )
+    )
+    return {row.pack_id: _pack_row(row) for row in rows}
+
+
+async def latest_file_sha(conn: Conn, pack_id: str) -> str | None:
+    row = (
+        await conn.execute(
+            select(policy_packs.c.sha256)
+            .where(policy_packs.c.pack_id == pack_id, policy_packs.c.origin == "file")
+            .order_by(policy_packs.c.version.desc())
+            .limit(1)
+        )
+    ).first()
+    return row[0] if row is not None else None
+
+
+async def pack_history(conn: Conn, pack_id: str) -> list[PackRow]:
+    rows = await conn.execute(
+        select(policy_packs)
+        .where(policy_packs.c.pack_id == pack_id)
+        .order_by(policy_packs.c.version.desc())
+    )
+    return [_pack_row(row) for row in rows]
+
+
+async def get_pack_version(conn: Conn, pack_id: str, version: int) -> PackRow | None:
+    row = (
+        await conn.execute(
+            select(policy_packs).where(
+                policy_packs.c.pack_id == pack_id, policy_packs.c.version == version
+            )
+        )
+    ).first()
+    return _pack_row(row) if row is not None else None
+
+
+async def insert_pack_version(
+    conn: Conn,
+    *,
+    pack_id: str,
+    source: str,
+    files: dict[str, str],
+    sha256: str,
+    origin: str,
+    enabled: bool,
+    created_at: datetime,
+    created_by: str | None,
+    note: str | None,
+) -> PackRow:
+    """Append the next version of a pack (the unique (pack_id, version) key makes two
+    concurrent writers conflict instead of both becoming version N)."""
+    current = (
+        await conn.execute(
+            select(func.max(policy_packs.c.version)).where(policy_packs.c.pack_id == pack_id)
+        )
+    ).scalar_one()
+    row = PackRow(
+        id=new_id(),
+        pack_id=pack_id,
+        version=int(current or 0) + 1,
+        source=source,
+        files=files,
+        sha256=sha256,
+        origin=origin,
+        enabled=enabled,
+        created_at=created_at,
+        created_by=created_by,
+        note=note,
+    )
+    await conn.execute(
+        insert(policy_packs).values(
+            id=row.id,
+            pack_id=row.pack_id,
+            version=row.version,
+            source=row.source,
+            files=row.files or None,
+            sha256=row.sha256,
+            origin=row.origin,
+            enabled=row.enabled,
+            created_at=row.created_at,
+            created_by=row.created_by,
+            note=row.note,
+        )
+    )
+    return row
 
 
 async def insert_audit(

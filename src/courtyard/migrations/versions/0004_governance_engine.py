@@ -1,8 +1,8 @@
-"""Governance engine: rule pack versions, decision rules, counters, content reach, corrections
+"""Governance engine: rule pack versions, decision rules, counters, content reach, corrections; message labels
 
 Revision ID: 0004
 Revises: 0003
-Create Date: 2026-11-27 01:00:01.427932
+Create Date: 2026-11-27 01:15:19.196825
 """
 
 from __future__ import annotations
@@ -112,6 +112,11 @@ def upgrade() -> None:
         sa.Column("pack_id", sa.String(length=80), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("source", sa.Text(), nullable=False),
+        sa.Column(
+            "files",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+            nullable=True,
+        ),
         sa.Column("sha256", sa.String(length=64), nullable=False),
         sa.Column("origin", sa.String(length=20), nullable=False),
         sa.Column("enabled", sa.Boolean(), server_default="1", nullable=False),
@@ -121,6 +126,17 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_policy_packs")),
         sa.UniqueConstraint("pack_id", "version", name="uq_policy_packs_pack_version"),
     )
+    with op.batch_alter_table("messages", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column(
+                "labels",
+                sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+                nullable=True,
+            )
+        )
+        batch_op.add_column(sa.Column("friction", sa.Boolean(), server_default="0", nullable=False))
+        batch_op.add_column(sa.Column("origin_id", sa.String(length=26), nullable=True))
+
     with op.batch_alter_table("policy_decisions", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("mode", sa.String(length=10), server_default="enforce", nullable=False)
@@ -149,6 +165,11 @@ def downgrade() -> None:
         batch_op.drop_column("automated_decision")
         batch_op.drop_column("automated_detection")
         batch_op.drop_column("mode")
+
+    with op.batch_alter_table("messages", schema=None) as batch_op:
+        batch_op.drop_column("origin_id")
+        batch_op.drop_column("friction")
+        batch_op.drop_column("labels")
 
     op.drop_table("policy_packs")
     with op.batch_alter_table("policy_decision_rules", schema=None) as batch_op:

@@ -1,0 +1,686 @@
+"""The rules engine: packs compiled into one policy that decides an event in microseconds.
+
+Compiling builds one automaton for every keyword list of every pack, one matcher per other
+signal type, CEL programs for every rule, and an index from event kind and signal to the
+rules that can fire. Deciding an event then costs: the text projections and one scan, the
+few detectors some rule of that kind reads, and CEL only for rules whose gates passed.
+Everything here is pure CPU: the governance service fetches the facts (author, counters)
+before it calls ``evaluate``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol, TypeVar
+
+import cel
+
+from courtyard.governance.conditions import (
+    COUNTER_FIELDS,
+    PII_KINDS,
+    SIGNAL_FAMILIES,
+    VARIABLES,
+    CheckedCondition,
+    ConditionError,
+    check_condition,
+)
+from courtyard.governance.detectors import PiiKind, detect_pii
+from courtyard.governance.hashes import HashList, HashMatcher, ImageHashes, load_hash_list
+from courtyard.governance.keywords import KeywordList, KeywordMatcher
+from courtyard.governance.links import DomainList, DomainMatcher, Link, extract_links
+from courtyard.governance.model import (
+    Decision,
+    EventKind,
+    Mode,
+    PolicyEvent,
+    RuleHit,
+)
+from courtyard.governance.packs import Example, Pack, PackError, Problem, RuleSpec, SignalSpec
+from courtyard.governance.regexsets import RegexMatcher, RegexSet
+from courtyard.governance.text import Projection
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class ClassifierResult:
+    score: float  # 0.0 … 1.0
+    label: str
+
+
+class Classifier(Protocol):
+    """A model that scores text; rules read it as ``classifiers.<name>.score``.
+
+    The engine is complete without any: none ships (see docs/policies.md for what a shipped
+    classifier must document). ``tests/governance/test_classifier.py`` is the conformance
+    test an implementation must pass.
+    """
+
+    name: str
+
+    def classify(self, text: str) -> ClassifierResult: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FactNeeds:
+    """What the service must fetch before ``evaluate`` for one event kind."""
+
+    author_fields: frozenset[str] = frozenset()
+    counter_reads: frozenset[str] = frozenset()  # names in COUNTER_FIELDS read by rules
+    counter_increments: frozenset[str] = frozenset()  # names this kind increments
+
+    @property
+    def any(self) -> bool:
+        return bool(self.author_fields or self.counter_reads or self.counter_increments)
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """An event between ``prepare`` and ``finish``."""
+
+    event: PolicyEvent
+    found: dict[str, list[Any]]
+    candidates: tuple[CompiledRule, ...]
+    author_fields: frozenset[str]
+
+    @property
+    def counter_reads(self) -> frozenset[str]:
+        return frozenset(name for name in self.author_fields if name in COUNTER_FIELDS)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class CompiledRule:
+    spec: RuleSpec
+    pack_id: str
+    pack_version: int
+    condition: CheckedCondition
+    order: int
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+
+@dataclass(slots=True)
+class _KindIndex:
+    by_signal: dict[str, list[CompiledRule]] = field(default_factory=dict)
+    ungated: list[CompiledRule] = field(default_factory=list)
+    keyword_lists: set[str] = field(default_factory=set)
+    regex_sets: set[str] = field(default_factory=set)
+    domain_lists: set[str] = field(default_factory=set)
+    hash_lists: set[str] = field(default_factory=set)
+    pii: set[PiiKind] = field(default_factory=set)
+    links: bool = False
+    classifiers: set[str] = field(default_factory=set)
+    author_fields: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True, slots=True)
+class _PackView:
+    """Per pack: which declared signals and variable fields its rules read (CEL context is
+    built from only those, because converting values into CEL is the expensive part)."""
+
+    pack: Pack
+    signals: dict[str, tuple[str, ...]]  # family -> names read
+    fields: dict[str, frozenset[str] | None]  # root -> fields read (None: the whole value)
+
+
+def _qualified(pack_id: str, signal: str) -> str:
+    return f"{pack_id}/{signal}"
+
+
+class CompiledPolicy:
+    """Every loaded pack, compiled; immutable, so a reload swaps it whole."""
+
+    def __init__(
+        self,
+        packs: Sequence[Pack],
+        *,
+        classifiers: Sequence[Classifier] = (),
+        check_examples: bool = True,
+    ) -> None:
+        self.packs = tuple(packs)
+        self.classifiers = {classifier.name: classifier for classifier in classifiers}
+        self.rules: list[CompiledRule] = []
+        self._signal_specs: dict[str, SignalSpec] = {}
+        self._views: dict[str, _PackView] = {}
+        problems: dict[str, list[Problem]] = {}
+        ids = [pack.id for pack in self.packs]
+        for pack in self.packs:
+            if ids.count(pack.id) > 1:
+                problems.setdefault(pack.source_name, []).append(
+                    Problem(None, f"another loaded pack already has the id {pack.id!r}")
+                )
+        self._build_matchers(problems)
+        for pack in self.packs:
+            self._compile_rules(pack, problems)
+        if problems:
+            raise _first_error(self.packs, problems)
+        self._index = self._build_index()
+        if check_examples:
+            for pack in self.packs:
+                self._check_examples(pack, problems)
+            if problems:
+                raise _first_error(self.packs, problems)
+
+    # -- compiling ------------------------------------------------------------------------
+
+    def _build_matchers(self, problems: dict[str, list[Problem]]) -> None:
+        keyword_lists: list[KeywordList] = []
+        regex_sets: list[RegexSet] = []
+        domain_lists: list[DomainList] = []
+        hash_lists: list[HashList] = []
+        owners: dict[str, tuple[Pack, SignalSpec]] = {}
+        for pack in self.packs:
+            for spec in pack.signals:
+                name = _qualified(pack.id, f"{spec.family}.{spec.name}")
+                self._signal_specs[name] = spec
+                owners[name] = (pack, spec)
+                try:
+                    if spec.type == "keywords":
+                        keyword_lists.append(
+                            KeywordList(
+                                name=name,
+                                entries=spec.entries,
+                                combos=spec.combos,
+                                exceptions=spec.exceptions,
+                                projections=frozenset(Projection(p) for p in spec.projections),
+                                category=spec.category,
+                                confidential=spec.confidential,
+                            )
+                        )
+                    elif spec.type == "regex":
+                        regex_sets.append(
+                            RegexSet(
+                                name, spec.entries, spec.category, spec.confidential, spec.flags
+                            )
+                        )
+                    elif spec.type == "domains":
+                        domain_lists.append(
+                            DomainList(name, spec.entries, spec.category, spec.confidential)
+                        )
+                    else:
+                        hash_lists.append(
+                            load_hash_list(
+                                name,
+                                "\n".join(spec.entries),
+                                max_distance=spec.max_distance,
+                                category=spec.category,
+                                confidential=spec.confidential,
+                            )
+                        )
+                except ValueError as error:
+                    problems.setdefault(pack.source_name, []).append(
+                        Problem(spec.line, f"lists.{spec.name}: {error}")
+                    )
+
+        def build(factory: Callable[[], _T], empty: Callable[[], _T]) -> _T:
+            try:
+                return factory()
+            except ValueError as error:
+                message = str(error)
+                for name, (pack, spec) in owners.items():
+                    if name in message:
+                        problems.setdefault(pack.source_name, []).append(
+                            Problem(
+                                spec.line, f"lists.{spec.name}: {message.replace(name, spec.name)}"
+                            )
+                        )
+                        break
+                else:
+                    first = self.packs[0] if self.packs else None
+                    if first is not None:
+                        problems.setdefault(first.source_name, []).append(Problem(None, message))
+                return empty()
+
+        self.keywords = build(lambda: KeywordMatcher(keyword_lists), lambda: KeywordMatcher([]))
+        self.regexes = build(lambda: RegexMatcher(regex_sets), lambda: RegexMatcher([]))
+        self.domains = build(lambda: DomainMatcher(domain_lists), lambda: DomainMatcher([]))
+        self.hashes = build(lambda: HashMatcher(hash_lists), lambda: HashMatcher([]))
+
+    def _compile_rules(self, pack: Pack, problems: dict[str, list[Problem]]) -> None:
+        declared = dict(pack.declared())
+        declared["classifiers"] = frozenset(self.classifiers)
+        signals: dict[str, set[str]] = {}
+        fields: dict[str, set[str] | None] = {}
+        for spec in pack.rules:
+            try:
+                condition = check_condition(spec.when, declared)
+            except ConditionError as error:
+                problems.setdefault(pack.source_name, []).append(
+                    Problem(spec.when_line or spec.line, f"{spec.id}: when: {error}")
+                )
+                continue
+            self.rules.append(
+                CompiledRule(spec, pack.id, pack.version, condition, order=len(self.rules))
+            )
+            for path in condition.paths:
+                root = path[0]
+                if root in SIGNAL_FAMILIES or root == "pii":
+                    signals.setdefault(root, set()).add(path[1])
+                    continue
+                if len(path) == 1 or root in {"fields", "classifiers"}:
+                    fields[root] = None
+                elif root not in fields or fields[root] is not None:
+                    current = fields.setdefault(root, set())
+                    assert current is not None
+                    current.add(path[1])
+        self._views[pack.id] = _PackView(
+            pack,
+            {family: tuple(sorted(names)) for family, names in signals.items()},
+            {
+                root: (frozenset(names) if names is not None else None)
+                for root, names in fields.items()
+            },
+        )
+
+    def _build_index(self) -> dict[EventKind, _KindIndex]:
+        index: dict[EventKind, _KindIndex] = {}
+        for rule in self.rules:
+            for kind in rule.spec.events:
+                entry = index.setdefault(kind, _KindIndex())
+                gates = rule.condition.signal_gates
+                if gates:
+                    for signal in gates[0].signals:
+                        entry.by_signal.setdefault(_qualified(rule.pack_id, signal), []).append(
+                            rule
+                        )
+                else:
+                    entry.ungated.append(rule)
+                for signal in rule.condition.signals:
+                    family, name = signal.split(".", 1)
+                    qualified = _qualified(rule.pack_id, signal)
+                    if family == "lists":
+                        entry.keyword_lists.add(qualified)
+                    elif family == "regex":
+                        entry.regex_sets.add(qualified)
+                    elif family == "domains":
+                        entry.domain_lists.add(qualified)
+                        entry.links = True
+                    elif family == "hashes":
+                        entry.hash_lists.add(qualified)
+                    elif family == "pii":
+                        entry.pii.add(PiiKind(name))
+                if rule.condition.fields("links") or any(
+                    p[0] == "links" for p in rule.condition.paths
+                ):
+                    entry.links = True
+                entry.classifiers |= rule.condition.fields("classifiers")
+                entry.author_fields |= rule.condition.fields("author")
+        return index
+
+    # -- what the service must fetch --------------------------------------------------------
+
+    def needs(self, kind: EventKind) -> FactNeeds:
+        entry = self._index.get(kind)
+        increments = frozenset(
+            name for name in self.counters_read() if kind.value in COUNTER_FIELDS[name].counts
+        )
+        if entry is None:
+            return FactNeeds(counter_increments=increments)
+        reads = frozenset(name for name in entry.author_fields if name in COUNTER_FIELDS)
+        return FactNeeds(
+            author_fields=frozenset(entry.author_fields - set(COUNTER_FIELDS)),
+            counter_reads=reads,
+            counter_increments=increments,
+        )
+
+    def counters_read(self) -> frozenset[str]:
+        """Every counter any loaded rule reads: only these are counted at all."""
+        return frozenset(
+            name
+            for rule in self.rules
+            for name in rule.condition.fields("author")
+            if name in COUNTER_FIELDS
+        )
+
+    def reads_images(self, kind: EventKind) -> bool:
+        entry = self._index.get(kind)
+        return entry is not None and bool(entry.hash_lists)
+
+    @property
+    def event_kinds(self) -> frozenset[EventKind]:
+        return frozenset(self._index)
+
+    # -- deciding ---------------------------------------------------------------------------
+
+    def evaluate(self, event: PolicyEvent) -> Decision:
+        """Decide with the facts already on the event (the CLI, examples, the benchmark)."""
+        pending = self.prepare(event)
+        return Decision.allow() if pending is None else self.finish(pending)
+
+    def prepare(self, event: PolicyEvent) -> Pending | None:
+        """Signals and the rules they make candidates; None when no rule can fire.
+
+        Split from ``finish`` so the service fetches author facts and counters only for an
+        event some candidate rule reads them for.
+        """
+        entry = self._index.get(event.kind)
+        if entry is None:
+            return None
+        found = self._signals(event, entry)
+        candidates: list[CompiledRule] = list(entry.ungated)
+        for name in found:
+            candidates.extend(entry.by_signal.get(name, ()))
+        if not candidates:
+            return None
+        if len(candidates) > 1:
+            candidates = sorted(set(candidates), key=lambda rule: rule.order)
+        author_fields: set[str] = set()
+        for rule in candidates:
+            author_fields |= rule.condition.fields("author")
+        return Pending(event, found, tuple(candidates), frozenset(author_fields))
+
+    def finish(self, pending: Pending, author: Mapping[str, Any] | None = None) -> Decision:
+        """Run the candidate rules with the author facts the service fetched."""
+        event = pending.event
+        if author:
+            facts = dict(event.facts)
+            facts["author"] = {**facts.get("author", {}), **author}
+            event = replace(event, facts=facts)
+        scope = _Scope(self, event, pending.found)
+        hits: list[RuleHit] = []
+        shadow: list[RuleHit] = []
+        for rule in pending.candidates:
+            if not scope.gates_pass(rule):
+                continue
+            if scope.execute(rule) is not True:
+                continue
+            hit = scope.hit(rule)
+            (shadow if rule.spec.mode is Mode.SHADOW else hits).append(hit)
+        return Decision.from_hits(tuple(hits), tuple(shadow))
+
+    def _signals(self, event: PolicyEvent, entry: _KindIndex) -> dict[str, list[Any]]:
+        """Every signal some rule of this kind reads, computed once per event."""
+        found: dict[str, list[Any]] = {}
+        for field_name, text in event.text.items():
+            if text:
+                self._text_signals(text, field_name, entry, found)
+        if entry.links:
+            links = [link for text in event.text.values() if text for link in extract_links(text)]
+            found["*/links"] = links
+            if entry.domain_lists and links:
+                for domain_hit in self.domains.match(links, lists=entry.domain_lists):
+                    found.setdefault(domain_hit.list_name, []).append(domain_hit)
+        if entry.hash_lists:
+            images = [_image_hashes(item) for item in event.context.get("image_hashes") or ()]
+            for hash_hit in self.hashes.match(images, lists=entry.hash_lists):
+                found.setdefault(hash_hit.list_name, []).append(hash_hit)
+        if entry.classifiers:
+            joined = "\n".join(event.text.values())
+            found["*/classifiers"] = [
+                (name, self.classifiers[name].classify(joined)) for name in entry.classifiers
+            ]
+        # The gate index looks signals up per pack; PII is shared by all packs.
+        for name in [key for key in found if key.startswith("*/pii.")]:
+            for pack in self.packs:
+                found[_qualified(pack.id, name[2:])] = found[name]
+        return found
+
+    def _text_signals(
+        self, text: str, field_name: str, entry: _KindIndex, found: dict[str, list[Any]]
+    ) -> None:
+        if entry.keyword_lists:
+            for hit in self.keywords.match(text, lists=entry.keyword_lists, field=field_name):
+                found.setdefault(hit.list_name, []).append(hit)
+        if entry.regex_sets:
+            for regex_hit in self.regexes.match(text, sets=entry.regex_sets):
+                found.setdefault(regex_hit.set_name, []).append(regex_hit)
+        if entry.pii:
+            for pii_hit in detect_pii(text, entry.pii):
+                found.setdefault(f"*/pii.{pii_hit.kind.value}", []).append(pii_hit)
+
+    # -- examples ---------------------------------------------------------------------------
+
+    def _check_examples(self, pack: Pack, problems: dict[str, list[Problem]]) -> None:
+        for rule in self.rules:
+            if rule.pack_id != pack.id:
+                continue
+            for example, expected in [
+                *((example, True) for example in rule.spec.must_match),
+                *((example, False) for example in rule.spec.must_not_match),
+            ]:
+                fired = any(self._fires(rule, example, kind) for kind in rule.spec.events)
+                if fired != expected:
+                    verb = "must match but does not" if expected else "must not match but does"
+                    problems.setdefault(pack.source_name, []).append(
+                        Problem(
+                            example.line or rule.spec.line,
+                            f"{rule.id}: example {verb}: {example.describe()}",
+                        )
+                    )
+
+    def _fires(self, rule: CompiledRule, example: Example, kind: EventKind) -> bool:
+        event = example_event(example, kind)
+        decision = self.evaluate(event)
+        return any(hit.rule_id == rule.id for hit in (*decision.hits, *decision.shadow_hits))
+
+
+def example_event(example: Example, kind: EventKind) -> PolicyEvent:
+    """The event a pack example stands for (also how ``courtyard policy test`` reads JSONL)."""
+    context = dict(example.context)
+    fields = context.get("fields") or {"text": example.text}
+    return PolicyEvent(
+        kind,
+        actor_id=str(context.get("author", {}).get("id", "example")),
+        subject_type="example",
+        subject_id=str(context.get("event", {}).get("subject_id", "example")),
+        text={str(k): str(v) for k, v in fields.items()},
+        context=dict(context.get("event", {})),
+        facts={
+            "author": dict(context.get("author", {})),
+            "content": dict(context.get("content", {})),
+            "classifiers": dict(context.get("classifiers", {})),
+        },
+    )
+
+
+class _Scope:
+    """One event being decided: the values rules read, built lazily and at most once."""
+
+    __slots__ = ("_contexts", "_event", "_found", "_policy", "_values")
+
+    def __init__(self, policy: CompiledPolicy, event: PolicyEvent, found: dict[str, list[Any]]):
+        self._policy = policy
+        self._event = event
+        self._found = found
+        self._values: dict[str, Any] | None = None
+        self._contexts: dict[str, cel.Context] = {}
+
+    def values(self) -> dict[str, Any]:
+        if self._values is None:
+            event = self._event
+            facts = event.facts
+            author = dict(facts.get("author", {}))
+            author.setdefault("id", event.actor_id or "")
+            self._values = {
+                "event": {
+                    "kind": event.kind.value,
+                    "subject_type": event.subject_type,
+                    "subject_id": event.subject_id or "",
+                    **event.context,
+                },
+                "author": author,
+                "content": dict(facts.get("content", {})),
+            }
+        return self._values
+
+    def gates_pass(self, rule: CompiledRule) -> bool:
+        found = self._found
+        for gate in rule.condition.signal_gates:
+            if not any(
+                len(found.get(_qualified(rule.pack_id, signal), ())) >= gate.minimum
+                for signal in gate.signals
+            ):
+                return False
+        if rule.condition.numeric_gates:
+            values = self.values()
+            for numeric in rule.condition.numeric_gates:
+                if numeric.field not in values[numeric.root]:
+                    # Absent: the CEL default applies; let the program decide.
+                    continue
+                if not numeric.passes(values):
+                    return False
+        return True
+
+    def execute(self, rule: CompiledRule) -> Any:
+        context = self._contexts.get(rule.pack_id)
+        if context is None:
+            context = self._context(rule.pack_id)
+            self._contexts[rule.pack_id] = context
+        try:
+            return rule.condition.program.execute(context)
+        except Exception:  # a runtime error in a checked rule: it does not fire
+            return False
+
+    def _context(self, pack_id: str) -> cel.Context:
+        view = self._policy._views[pack_id]
+        context = cel.Context()
+        for root, wanted in view.fields.items():
+            context.add_variable(root, self._value(root, wanted))
+        for family, signal_names in view.signals.items():
+            context.add_variable(
+                family,
+                {
+                    name: _signal_value(
+                        self._found.get(_qualified(pack_id, f"{family}.{name}"), ())
+                    )
+                    for name in signal_names
+                },
+            )
+        return context
+
+    def _value(self, root: str, wanted: frozenset[str] | None) -> Any:
+        """The CEL value of one variable, with only the fields the pack's rules read."""
+        event = self._event
+        if root == "text":
+            return "\n".join(event.text.values())
+        if root == "fields":
+            return dict(event.text)
+        if root == "links":
+            links: list[Link] = self._found.get("*/links", [])
+            return {
+                "count": len(links),
+                "hosts": [link.host for link in links],
+                "urls": [link.url for link in links],
+            }
+        if root == "classifiers":
+            scores = dict(event.facts.get("classifiers", {}))
+            for name, result in self._found.get("*/classifiers", []):
+                scores[name] = {"score": result.score, "label": result.label}
+            return scores
+        defaults: dict[str, Any] = VARIABLES[root]
+        actual = self.values().get(root, {})
+        names = wanted if wanted is not None else frozenset(defaults)
+        return {name: actual.get(name, defaults.get(name)) for name in names}
+
+    def hit(self, rule: CompiledRule) -> RuleHit:
+        spec = rule.spec
+        return RuleHit(
+            rule_id=spec.id,
+            policy_clause=spec.policy,
+            reason=spec.reason_en,
+            reason_zh=spec.reason_zh,
+            evidence=self._evidence(rule),
+            action=spec.action,
+            mode=spec.mode,
+            severity=spec.severity,
+            label=spec.label,
+            pack_id=rule.pack_id,
+            pack_version=rule.pack_version,
+        )
+
+    def _evidence(self, rule: CompiledRule) -> dict[str, Any]:
+        signals: list[dict[str, Any]] = []
+        for signal in sorted(rule.condition.signals):
+            qualified = _qualified(rule.pack_id, signal)
+            spec = self._policy._signal_specs.get(qualified)
+            for item in self._found.get(qualified, ()):
+                signals.append(_describe(signal, spec, item))
+        facts: dict[str, Any] = {}
+        values = self.values()
+        for root in ("author", "event", "content"):
+            for name in sorted(rule.condition.fields(root)):
+                facts[f"{root}.{name}"] = values[root].get(name, VARIABLES[root].get(name))
+        return {"condition": rule.spec.when, "signals": signals, "facts": facts}
+
+
+def _image_hashes(item: Any) -> ImageHashes:
+    """Image hashes as a service passes them, or as a pack example or test file writes them
+    (``{"sha256": "…", "dhash": "<16 hex>"}``)."""
+    if isinstance(item, ImageHashes):
+        return item
+    if isinstance(item, dict):
+        return ImageHashes(str(item.get("sha256", "")), int(str(item.get("dhash", "0")), 16))
+    raise ValueError(f"not image hashes: {item!r}")
+
+
+def _signal_value(items: Iterable[Any]) -> dict[str, Any]:
+    items = list(items)
+    if not items:
+        return {"hit": False, "count": 0, "entries": [], "projections": [], "categories": []}
+    entries: list[str] = []
+    projections: list[str] = []
+    for item in items:
+        entry = getattr(item, "entry", None) or getattr(item, "pattern", None) or ""
+        if entry and entry not in entries:
+            entries.append(entry)
+        projection = getattr(item, "projection", None)
+        if projection is not None and projection.value not in projections:
+            projections.append(projection.value)
+    return {
+        "hit": True,
+        "count": len(items),
+        "entries": entries,
+        "projections": projections,
+        "categories": [],
+    }
+
+
+def _describe(signal: str, spec: SignalSpec | None, item: Any) -> dict[str, Any]:
+    """One matched signal as a decision record stores it (and a notice may show it)."""
+    described: dict[str, Any] = {"signal": signal}
+    if spec is not None:
+        described.update(type=spec.type, category=spec.category, confidential=spec.confidential)
+    for name in ("entry", "pattern", "field", "start", "end", "matched", "masked", "distance"):
+        value = getattr(item, name, None)
+        if value is not None:
+            described[name] = value
+    projection = getattr(item, "projection", None)
+    if projection is not None:
+        described["projection"] = projection.value
+    kind = getattr(item, "kind", None)
+    if kind is not None:
+        described["kind"] = getattr(kind, "value", kind)
+    link = getattr(item, "link", None)
+    if link is not None:
+        described.update(url=link.url, host=link.host, start=link.start, end=link.end)
+    return described
+
+
+def _first_error(packs: Sequence[Pack], problems: Mapping[str, list[Problem]]) -> PackError:
+    """One PackError for the first pack with problems (each pack is refused on its own)."""
+    for pack in packs:
+        if pack.source_name in problems:
+            return PackError(pack.source_name, problems[pack.source_name])
+    name, found = next(iter(problems.items()))
+    return PackError(name, found)
+
+
+def compile_policy(
+    packs: Sequence[Pack], *, classifiers: Sequence[Classifier] = ()
+) -> CompiledPolicy:
+    return CompiledPolicy(packs, classifiers=classifiers)
+
+
+__all__ = [
+    "PII_KINDS",
+    "Classifier",
+    "ClassifierResult",
+    "CompiledPolicy",
+    "FactNeeds",
+    "ImageHashes",
+    "compile_policy",
+    "example_event",
+]
