@@ -57,5 +57,5 @@ async def test_small_chat_writes_are_asked_about(
     await bob.hide_message(conversation["id"], sent["id"])
     await alice.recall_message(conversation["id"], sent["id"])
     await bob.chat_preferences(allow_strangers=True)
-    actions = [e.context.get("action") for e in policy.events if e.kind is EventKind.MESSAGE]
+    actions = [e.context.get("action") for e in policy.events if e.kind is EventKind.CONVERSATION]
     assert actions == ["mark_read", "update_settings", "hide", "recall", "allow_strangers"]

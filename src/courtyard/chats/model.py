@@ -142,6 +142,13 @@ class Message:
     attachment_ids: tuple[str, ...] = ()
     reply_to_id: str | None = None
     recalled_at: datetime | None = None
+    # Set by governance: labels shown with the message ("possible_scam"), and friction, which
+    # lets it be forwarded to one conversation at a time.
+    labels: tuple[str, ...] = ()
+    friction: bool = False
+    # The message this content was first sent as (forwards carry it): virality is counted
+    # per original, not per copy.
+    origin_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,6 +335,14 @@ class RecallWindowPassed(Conflict):
 class MessageRecalled(Conflict):
     code = "message_recalled"
     default_message = "This message has been recalled."
+
+
+class ForwardFriction(InvalidInput):
+    code = "forward_friction"
+    default_message = (
+        "This message can be forwarded to one conversation at a time: it has a label or has "
+        "travelled far (see its label)."
+    )
 
 
 class DirectWithSelf(InvalidInput):
@@ -1304,6 +1319,12 @@ class MessageOut(BaseModel):
     mentions: list[str]
     mentions_all: bool
     recalled: bool
+    labels: list[str] = Field(
+        default=[], description="Governance labels shown with the message (docs/policies.md)"
+    )
+    friction: bool = Field(
+        default=False, description="True: it can be forwarded to one conversation at a time"
+    )
 
 
 def message_payload(
@@ -1330,6 +1351,8 @@ def message_payload(
         "mentions": sorted(mentions.account_ids),
         "mentions_all": mentions.everyone,
         "recalled": message.recalled_at is not None,
+        "labels": list(message.labels),
+        "friction": message.friction,
     }
 
 

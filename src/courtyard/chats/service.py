@@ -46,6 +46,7 @@ from courtyard.chats.model import (
     Dissolve,
     Effect,
     EffectKind,
+    ForwardFriction,
     GroupState,
     Invitation,
     InvitationOut,
@@ -99,20 +100,22 @@ from courtyard.core.errors import (
     InvalidInput,
     NotFound,
     PayloadTooLarge,
-    PolicyBlocked,
     UnsupportedMedia,
 )
 from courtyard.core.ids import is_valid_id, new_id
 from courtyard.core.media import MediaStore, sanitize_image
 from courtyard.core.pagination import Page, clamp_limit, decode_cursor, encode_cursor
+from courtyard.governance.hashes import hash_image
 from courtyard.governance.model import (
     Capability,
+    Decision,
     EventKind,
     PolicyEvent,
     Standing,
     Verdict,
 )
-from courtyard.governance.service import GovernanceService
+from courtyard.governance.service import GovernanceService, blocked
+from courtyard.governance.virality import ViralityService
 from courtyard.realtime.model import EventDraft
 from courtyard.realtime.service import RealtimeService
 
@@ -162,9 +165,21 @@ class SendRequest:
     attachment_ids: tuple[str, ...] = ()
     hops: int = 0
     forwarded_from: str | None = None  # the message this one forwards
+    origin_id: str | None = None  # the original of a forwarded copy
 
 
 _Accepted = tuple[int, SendRequest, Message, Mentions, list[dict[str, Any]]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    """A send that passed every check but the policy decision."""
+
+    message_id: str
+    event: PolicyEvent
+    mentions: Mentions
+    shown: list[dict[str, Any]]
+
 
 ATTACHMENT_FIELDS = ("id", "kind", "filename", "content_type", "size", "width", "height")
 
@@ -212,8 +227,10 @@ class ChatsService:
         governance: GovernanceService,
         accounts: AccountsService,
         media: MediaStore,
+        virality: ViralityService | None = None,
     ) -> None:
         self._media = media
+        self._virality = virality
         self._settings = settings
         self._db = db
         self._clock = clock
@@ -265,7 +282,7 @@ class ChatsService:
             actor.standing,
             capability,
             PolicyEvent(
-                EventKind.MESSAGE,
+                EventKind.CONVERSATION,
                 actor_id=actor.id,
                 subject_type="conversation" if conversation_id else "account",
                 subject_id=conversation_id or actor.id,
@@ -545,7 +562,7 @@ class ChatsService:
                 actor.standing,
                 Capability.SEND,
                 PolicyEvent(
-                    EventKind.MESSAGE,
+                    EventKind.CONVERSATION,
                     actor_id=actor.id,
                     subject_type="conversation",
                     context={"action": "open_direct", "friends": standing.recipient_friends_sender},
@@ -785,16 +802,25 @@ class ChatsService:
             files = await store.get_attachments(
                 conn, sorted({a for i in fresh for a in batch[i].attachment_ids})
             )
-            accepted: list[_Accepted] = []
+            checked: list[tuple[int, _Checked]] = []
             for index in fresh:
-                request = batch[index]
                 try:
-                    message, mentions = await self._validate_send(tx, request, now, contexts)
-                    shown = _attachments_for(request, files)
+                    checked.append(
+                        (index, await self._check_send(tx, batch[index], now, contexts, files))
+                    )
                 except CourtyardError as exc:
                     results[index] = exc
+            # One decision pass for the batch: the counters rules read cost one round trip.
+            decisions = await self._governance.decide_many_in(
+                tx, [check.event for _, check in checked]
+            )
+            accepted: list[_Accepted] = []
+            for (index, check), decision in zip(checked, decisions, strict=True):
+                if decision.verdict in {Verdict.BLOCK, Verdict.HOLD}:
+                    results[index] = blocked(decision)
                     continue
-                accepted.append((index, request, message, mentions, shown))
+                message = await self._accept_send(tx, batch[index], check, decision, now, contexts)
+                accepted.append((index, batch[index], message, check.mentions, check.shown))
             if accepted:
                 await self._store_sends(tx, accepted, results, now, contexts)
         for index, key in enumerate(keys):
@@ -817,19 +843,19 @@ class ChatsService:
             )
         return ChatsService._stored_payload(stored)
 
-    async def _validate_send(
+    async def _check_send(
         self,
         tx: Tx,
         request: SendRequest,
         now: datetime,
         contexts: dict[tuple[str, str], store.SendContext],
-    ) -> tuple[Message, Mentions]:
-        """Everything a send must pass, on what the batch loaded: membership, the sender's
-        capabilities as stored now, dissolved, muted, a block or a stranger, mentions,
-        the replied message, and the policy decision."""
+        files: dict[str, dict[str, Any]],
+    ) -> _Checked:
+        """Everything a send must pass before the policy decision, on what the batch loaded:
+        membership, the sender's capabilities as stored now, dissolved, muted, a block or a
+        stranger, mentions, the replied message and the attachments."""
         conn = tx.conn
-        pair = (request.conversation_id, request.sender_id)
-        context = contexts.get(pair)
+        context = contexts.get((request.conversation_id, request.sender_id))
         if context is None:
             raise conversation_not_found()
         standing = Standing(request.sender_id, context.sender_state, context.sender_state_until)
@@ -855,42 +881,55 @@ class ChatsService:
             replied = await store.get_message(conn, request.reply_to_id)
             if replied is None or replied.message.conversation_id != request.conversation_id:
                 raise message_not_found()
-        decision = await self._governance.decide_in(
-            tx,
-            PolicyEvent(
-                EventKind.MESSAGE,
-                actor_id=request.sender_id,
-                subject_type="conversation",
-                subject_id=request.conversation_id,
-                text={"text": text},
-                context={
-                    "conversation_kind": context.kind.value,
-                    "hops": request.hops,
-                    "attachments": len(request.attachment_ids),
-                },
-            ),
+        shown = _attachments_for(request, files)
+        message_id = new_id()
+        event = PolicyEvent(
+            EventKind.MESSAGE,
+            actor_id=request.sender_id,
+            subject_type="conversation",
+            subject_id=request.conversation_id,
+            text={"text": text},
+            context={
+                "conversation_kind": context.kind.value,
+                "hops": request.hops,
+                "attachments": len(request.attachment_ids),
+                "content_type": "message",
+                "content_id": message_id,
+            },
         )
-        if decision.verdict in {Verdict.BLOCK, Verdict.HOLD}:
-            raise PolicyBlocked(
-                details={"decision_id": decision.decision_id, "rules": decision.explanation()}
-            )
+        return _Checked(message_id, event, mentions, shown)
+
+    async def _accept_send(
+        self,
+        tx: Tx,
+        request: SendRequest,
+        check: _Checked,
+        decision: Decision,
+        now: datetime,
+        contexts: dict[tuple[str, str], store.SendContext],
+    ) -> Message:
+        """The message a send that passed becomes, with what governance attached to it."""
+        pair = (request.conversation_id, request.sender_id)
+        context = contexts[pair]
         if not context.accepted:
             # Replying to a stranger's request accepts it.
             await store.update_member(
-                conn, request.conversation_id, request.sender_id, accepted=True
+                tx.conn, request.conversation_id, request.sender_id, accepted=True
             )
             contexts[pair] = replace(context, accepted=True)
-        message = Message(
-            id=new_id(),
+        return Message(
+            id=check.message_id,
             conversation_id=request.conversation_id,
             sender_id=request.sender_id,
-            text=text,
+            text=request.text,
             sent_at=now,
             hops=request.hops,
             attachment_ids=request.attachment_ids,
             reply_to_id=request.reply_to_id,
+            labels=decision.labels,
+            friction=Verdict.FRICTION in decision.effects,
+            origin_id=request.origin_id,
         )
-        return message, mentions
 
     async def _mentions(self, conn: Conn, conversation_id: str, text: str) -> Mentions:
         members = await store.load_members(conn, conversation_id)
@@ -960,6 +999,23 @@ class ChatsService:
             )
             results[index] = payload
         await store.insert_messages(conn, rows)
+        if self._virality is not None:
+            for _, request, message, _, _ in accepted:
+                if message.labels or message.friction:
+                    await self._track_reach(tx, request, message)
+
+    async def _track_reach(self, tx: Tx, request: SendRequest, message: Message) -> None:
+        """Labelled content is tracked for virality: its members saw it (a rare, labelled
+        message costs one member query; an ordinary one costs nothing)."""
+        assert self._virality is not None
+        content_id = message.origin_id or message.id
+        await self._virality.label(
+            tx, "message", content_id, message.sender_id, message.labels or ("friction",)
+        )
+        members = await store.load_members(tx.conn, request.conversation_id)
+        viewers = [account_id for account_id in members if account_id != message.sender_id]
+        if viewers:
+            await self._virality.record_views(tx, "message", content_id, viewers)
 
     async def recall(self, actor: Actor, conversation_id: str, message_id: str) -> MessageOut:
         """Withdraw one's own message within the recall window; everyone sees a notice."""
@@ -1095,15 +1151,18 @@ class ChatsService:
                 height=None,
                 removed_metadata=[],
             )
+        context: dict[str, Any] = {"kind": row["kind"], "size": len(stored), "sha256": key}
+        if row["kind"] == "image" and self._governance.reads_images(EventKind.ATTACHMENT):
+            context["image_hashes"] = [hash_image(stored)]
         await self._governance.authorize(
             actor.standing,
             Capability.SEND,
             PolicyEvent(
-                EventKind.MESSAGE,
+                EventKind.ATTACHMENT,
                 actor_id=actor.id,
                 subject_type="attachment",
                 subject_id=row["id"],
-                context={"kind": row["kind"], "size": len(stored), "sha256": key},
+                context=context,
             ),
         )
         await self._media.put(key, stored)
@@ -1185,6 +1244,9 @@ class ChatsService:
                 raise message_not_found()
         if stored.message.recalled_at is not None:
             raise MessageRecalled
+        origin_id = stored.message.origin_id or stored.message.id
+        if len(targets) > 1 and await self._has_friction(stored.message, origin_id):
+            raise ForwardFriction
         out = []
         for index, target in enumerate(targets):
             async with self._db.read() as conn:
@@ -1200,10 +1262,26 @@ class ChatsService:
                     attachment_ids=copies,
                     hops=stored.message.hops + 1,
                     forwarded_from=message_id,
+                    origin_id=origin_id,
                 ),
             )
             out.append(MessageOut(**payload))
+        if self._virality is not None and (stored.message.labels or stored.message.friction):
+            async with self._db.write() as tx:
+                await self._virality.record_share(
+                    tx, "message", origin_id, actor.id, stored.message.hops + 1
+                )
         return out
+
+    async def _has_friction(self, message: Message, origin_id: str) -> bool:
+        """Friction from the message's own decision, or from virality (labelled content that
+        travelled far): either way it goes to one conversation at a time."""
+        if message.friction:
+            return True
+        if self._virality is None:
+            return False
+        async with self._db.read() as conn:
+            return await self._virality.has_friction(conn, "message", origin_id)
 
     # -- groups -----------------------------------------------------------------------------
 

@@ -158,6 +158,11 @@ messages = Table(
     Column("recalled_at", UTCDateTime(), nullable=True),
     # The stream event that announced it (rewritten when the message is recalled).
     Column("stream_id", BigInteger, nullable=False),
+    # Governance: labels shown with the message, forwarding friction, and the original of a
+    # forwarded copy (docs/policies.md).
+    Column("labels", JSONDocument, nullable=True),
+    Column("friction", Boolean, nullable=False, server_default="0"),
+    Column("origin_id", String(26), nullable=True),
     Index("uq_messages_conversation_seq", "conversation_id", "seq", unique=True),
 )
 
@@ -321,6 +326,9 @@ def _message(row: Row[Any]) -> StoredMessage:
             attachment_ids=tuple(a["id"] for a in row.attachments or ()),
             reply_to_id=row.reply_to_id,
             recalled_at=row.recalled_at,
+            labels=tuple(row.labels or ()),
+            friction=bool(row.friction),
+            origin_id=row.origin_id,
         ),
         seq=int(row.seq),
         client_id=str(row.client_key).split(":", 1)[1],
@@ -907,6 +915,9 @@ def message_row(stored: StoredMessage, sender_key: str) -> dict[str, Any]:
         "mentions": stored.mentions,
         "recalled_at": m.recalled_at,
         "stream_id": stored.stream_id,
+        "labels": list(m.labels) or None,
+        "friction": m.friction,
+        "origin_id": m.origin_id,
     }
 
 
