@@ -16,6 +16,8 @@ from courtyard.accounts.model import OperatorRole
 from courtyard.governance import store
 from courtyard.governance.engine import CompiledPolicy
 from courtyard.governance.model import (
+    CorrectionIn,
+    CorrectionOut,
     DecisionOut,
     PackCheckIn,
     PackCheckOut,
@@ -26,12 +28,14 @@ from courtyard.governance.model import (
     PackVersionOut,
     PolicyTestIn,
     ProblemOut,
+    ReachOut,
     RuleActivityCountOut,
     RuleActivityOut,
 )
 from courtyard.governance.packs import PackError, parse_pack
 from courtyard.governance.policytest import run
 from courtyard.governance.service import GovernanceService, PackRefused
+from courtyard.governance.virality import ContentNotTracked
 
 router = APIRouter(prefix="/api/v1/admin/policy", tags=["governance"])
 
@@ -213,3 +217,53 @@ async def decision(decision_id: str, actor: ActorDep, services: ServicesDep) -> 
     access_operator(actor, *_READERS)
     row = await services.governance.decision(decision_id)
     return DecisionOut(**row)
+
+
+_CONTENT_TYPES = frozenset({"message", "post", "comment", "article"})
+
+
+@router.get(
+    "/content/{content_type}/{content_id}/reach",
+    response_model=ReachOut,
+    summary="How far labelled content travelled: unique views, shares, hops, escalation",
+)
+async def reach(
+    content_type: str, content_id: str, actor: ActorDep, services: ServicesDep
+) -> ReachOut:
+    access_operator(actor, *_READERS)
+    async with services.db.read() as conn:
+        found = await services.virality.reach(conn, content_type, content_id)
+    if found is None or content_type not in _CONTENT_TYPES:
+        raise ContentNotTracked(details={"content_type": content_type, "content_id": content_id})
+    return ReachOut(
+        content_type=found.content_type,
+        content_id=found.content_id,
+        views=found.views,
+        shares=found.shares,
+        max_hops=found.max_hops,
+        labels=list(found.labels),
+        friction=found.friction,
+        escalated_at=found.escalated_at,
+        decision_id=found.decision_id,
+    )
+
+
+@router.post(
+    "/content/{content_type}/{content_id}/correction",
+    response_model=CorrectionOut,
+    summary="Send a correction notice to everyone who saw or shared labelled content",
+)
+async def send_correction(
+    content_type: str,
+    content_id: str,
+    body: CorrectionIn,
+    actor: ActorDep,
+    services: ServicesDep,
+) -> CorrectionOut:
+    access_operator(actor, OperatorRole.ADMIN)
+    if content_type not in _CONTENT_TYPES:
+        raise ContentNotTracked(details={"content_type": content_type, "content_id": content_id})
+    recipients = await services.virality.send_correction(
+        content_type, content_id, body.text, by=actor.id
+    )
+    return CorrectionOut(recipients=recipients)

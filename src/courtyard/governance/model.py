@@ -411,3 +411,24 @@ class RuleActivityOut(BaseModel):
     since: datetime
     counts: list[RuleActivityCountOut]
     recent: list[DecisionOut]
+
+
+class ReachOut(BaseModel):
+    content_type: str
+    content_id: str
+    views: int
+    shares: int
+    max_hops: int
+    labels: list[str]
+    friction: bool
+    escalated_at: datetime | None
+    decision_id: str | None
+
+
+class CorrectionIn(BaseModel):
+    model_config = _STRICT
+    text: MultiLineText = Field(min_length=1, max_length=2000)
+
+
+class CorrectionOut(BaseModel):
+    recipients: int
