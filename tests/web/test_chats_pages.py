@@ -375,3 +375,21 @@ async def test_pages_in_chinese(browser: BrowserFactory) -> None:
     page = await wang.page("/chats")
     assert "聊天" in page
     assert "Conversations" not in page
+
+
+async def test_governance_labels_show_with_the_message_in_each_language(
+    browser: BrowserFactory,
+) -> None:
+    alice, bob = await _people(browser, "alice", "bob")
+    await _befriend(alice, bob, "bob")
+    conversation_id = await _direct(alice, "bob")
+    await _send(alice, conversation_id, "兼职日结，稳赚不赔，私聊我")
+    await _send(alice, conversation_id, "see you at seven")
+    page = await bob.page(f"/chats/{conversation_id}")
+    labels = re.findall(r'<p class="governance-label" data-label="([a-z_]+)">([^<]+)</p>', page)
+    assert labels == [
+        ("possible_scam", "Take care: this message reads like a money or investment scam.")
+    ]
+    bob.http.headers["accept-language"] = "zh-CN"
+    zh = await bob.page(f"/chats/{conversation_id}")
+    assert "请注意：此消息看起来像资金或投资诈骗。" in zh

@@ -82,6 +82,21 @@ CHAT_NOTICES: dict[str, str] = {
     "dissolved": N_("The group is dissolved."),
 }
 
+# What a governance label on a message says to the people who read it (docs/policies.md); a
+# label an operator's own pack adds shows the generic text.
+LABEL_TEXTS: dict[str, str] = {
+    "possible_scam": N_("Take care: this message reads like a money or investment scam."),
+    "offplatform_contact": N_(
+        "A new account asks to continue on another app, a common first step of scams."
+    ),
+    "not_official": N_("This reads like an official notice but does not come from one."),
+    "forwarded_many_times": N_("Forwarded many times."),
+    "threat": N_("This message contains a threat."),
+    "personal_data": N_("This contains personal data."),
+}
+LABEL_FALLBACK = N_("Labelled under this server's rules.")
+FRICTION_TEXT = N_("This message can be forwarded to one chat at a time.")
+
 # Text chat.js shows; translated on the server and handed over in the page's data block.
 SCRIPT_STRINGS: dict[str, str] = {
     "sending": N_("Sending…"),
@@ -255,7 +270,15 @@ def _script_data(
         "csrf": ctx.csrf_token,
         "recall_seconds": ctx.services.settings.message_recall_seconds,
         "strings": {key: ctx.translate(text) for key, text in SCRIPT_STRINGS.items()},
+        "labels": _label_texts(ctx),
     }
+
+
+def _label_texts(ctx: WebContext) -> dict[str, str]:
+    texts = {code: ctx.translate(text) for code, text in LABEL_TEXTS.items()}
+    texts["*"] = ctx.translate(LABEL_FALLBACK)
+    texts["friction"] = ctx.translate(FRICTION_TEXT)
+    return texts
 
 
 def _recallable(ctx: WebContext, message: MessageOut, now: datetime) -> bool:
@@ -297,6 +320,7 @@ async def _conversation_page(
         client_id=secrets.token_urlsafe(16),
         done=_done_text(ctx),
         script=_script_data(ctx, detail, names),
+        label_texts=_label_texts(ctx),
         **values,
     )
 

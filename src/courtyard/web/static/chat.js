@@ -103,7 +103,21 @@
     return li;
   }
 
+  // Governance labels travel with the message; the sender's own bubble gets them on commit.
+  function addLabels(li, message) {
+    if (li.querySelector(".governance-label")) return;
+    var labels = (message.labels || []).slice();
+    if (message.friction) labels.push("friction");
+    var meta = li.querySelector(".meta");
+    labels.forEach(function (code) {
+      var note = el("p", "governance-label", cfg.labels[code] || cfg.labels["*"]);
+      note.dataset.label = code;
+      li.insertBefore(note, meta);
+    });
+  }
+
   function settle(li, message) {
+    addLabels(li, message);
     li.id = "m-" + message.id;
     li.dataset.id = message.id;
     li.dataset.seq = message.seq;
