@@ -613,7 +613,7 @@ def run(args: argparse.Namespace) -> None:  # noqa: PLR0915 - one figure after a
         hit_share=0.05,
         seed=args.seed,
     )
-    budget = 0.3 if args.quick else 1.5
+    budget = 0.15 if args.quick else 1.5
     t0 = time.perf_counter()
     gen = generate(work)
     texts = gen.messages
