@@ -29,12 +29,15 @@ from courtyard.governance.text import (
     ALL_PROJECTIONS,
     INITIALS_PLACEHOLDER,
     PROJECTION_INDEX,
+    SYLLABLE_REST,
+    SYLLABLE_START,
     Projected,
     Projection,
     compute_forms,
     is_unsegmented,
     is_word_char,
     phrase_syllables,
+    pinyin_kinds,
     pinyin_segmentable,
     project_term,
     tables,
@@ -57,6 +60,7 @@ _LITERAL: Final = _RAW | _FOLDED | _COMPACT
 # Initials must be written in capitals ("ZF", fullwidth "ＺＦ" too), as a token of their own.
 _INITIALS_TOKEN: Final = re.compile(r"(?<!\w)[A-ZＡ-Ｚ]{2,6}(?!\w)")
 _MIN_PHONETIC_CJK: Final = 2
+_CJK_KINDS: Final = SYLLABLE_START + SYLLABLE_REST
 _ASCII_NOT_ALNUM: Final = bytes(i for i in range(128) if not chr(i).isalnum())
 # ASCII separators (whitespace, punctuation, symbols); other ASCII controls are invisible noise.
 _ASCII_WORDS: Final = re.compile(r"[A-Za-z0-9]+")
@@ -256,6 +260,8 @@ class KeywordMatcher:
         if self._automaton is not None:
             joined = _SEPARATOR.join(segments)
             found = self._automaton.find_matches_as_indexes(joined, overlapping=True)
+            if found:
+                found = _prefilter(found, self._pattern_mask, forms, segments)
         initials: list[tuple[str, int, int]] = []
         if self._initials_keys:
             for tok in _INITIALS_TOKEN.finditer(text):
@@ -265,6 +271,44 @@ class KeywordMatcher:
         if not found and not initials:
             return []
         return _Resolver(self, text, forms, segments, allowed, field).run(found, initials)
+
+
+def _prefilter(
+    found: list[tuple[int, int, int]],
+    pattern_mask: list[int],
+    forms: list[str | None],
+    segments: dict[str, int],
+) -> list[tuple[int, int, int]]:
+    """Drop, before any offset map is built, the candidates that cannot be hits: a pattern
+    found in a segment of projections it does not stand for ("mamar", a Latin keyword, inside
+    the pinyin of 妈妈让), and pinyin patterns that start or end inside a syllable ("dianyi" in
+    电影 "dianying"; one str.translate tells). Most candidates in clean chat are one of these."""
+    bounds: list[tuple[int, int, int]] = []
+    pos = 0
+    for form, mask in segments.items():
+        bounds.append((pos, pos + len(form), mask))
+        pos += len(form) + 1
+    pinyin = forms[PROJECTION_INDEX[Projection.PINYIN]]
+    simplified = forms[PROJECTION_INDEX[Projection.SIMPLIFIED]] or ""
+    cjk_pinyin = pinyin is not None and pinyin != simplified
+    kinds: str | None = None
+    kept: list[tuple[int, int, int]] = []
+    for item in found:
+        pid, a, b = item
+        seg = 0
+        while bounds[seg][1] <= a:
+            seg += 1
+        start, end, mask = bounds[seg]
+        usable = pattern_mask[pid] & mask
+        if not usable:
+            continue
+        if usable == _PINYIN and cjk_pinyin:
+            if kinds is None:
+                kinds = pinyin_kinds(simplified)
+            if kinds[a - start] == SYLLABLE_REST or (b < end and kinds[b - start] == SYLLABLE_REST):
+                continue
+        kept.append(item)
+    return kept
 
 
 def _fold(s: str) -> str:
@@ -308,7 +352,8 @@ class _Resolver:
             self.seg_masks.append(mask)
             self.seg_forms.append(form)
             pos += len(form) + 1
-        self._kinds: list[int] | None = None
+        self._simplified = forms[PROJECTION_INDEX[Projection.SIMPLIFIED]] or ""
+        self._kinds: str | None = None
         self._ascii = text.isascii()
         self._bounds: dict[bool, frozenset[int]] = {}
         del forms
@@ -431,33 +476,41 @@ class _Resolver:
         boundaries of Latin text (a Latin run may also be a run of pinyin syllables); inside,
         the text's syllables must line up with the keyword's (先 "xian" is not 西安 "xi an")."""
         if self._kinds is None:
-            self._kinds = [0] * len(form) if self._ascii else self.projected.pinyin_kinds()
+            self._kinds = pinyin_kinds(self._simplified)
         kinds = self._kinds
         p = Projection.PINYIN
         n = len(form)
         if s > 0:
             k = kinds[s]
-            if k == 2:
+            if k == SYLLABLE_REST:
                 return False
-            if k == 0 and kinds[s - 1] == 0 and not self._gap(p, s):
+            if k != SYLLABLE_START and kinds[s - 1] not in _CJK_KINDS and not self._gap(p, s):
                 run_start = s - 1
-                while run_start > 0 and kinds[run_start - 1] == 0 and not self._gap(p, run_start):
+                while (
+                    run_start > 0
+                    and kinds[run_start - 1] not in _CJK_KINDS
+                    and not self._gap(p, run_start)
+                ):
                     run_start -= 1
                 if not pinyin_segmentable(form[run_start:s]):
                     return False
         if e < n:
             k = kinds[e]
-            if k == 2:
+            if k == SYLLABLE_REST:
                 return False
-            if kinds[e - 1] == 0 and k == 0 and not self._gap(p, e):
+            if k != SYLLABLE_START and kinds[e - 1] not in _CJK_KINDS and not self._gap(p, e):
                 run_end = e + 1
-                while run_end < n and kinds[run_end] == 0 and not self._gap(p, run_end):
+                while (
+                    run_end < n and kinds[run_end] not in _CJK_KINDS and not self._gap(p, run_end)
+                ):
                     run_end += 1
                 if not pinyin_segmentable(form[e:run_end]):
                     return False
         for i in range(s + 1, e):
             k = kinds[i]
-            if (k == 1 and i - s not in bounds) or (k == 2 and i - s in bounds):
+            if (k == SYLLABLE_START and i - s not in bounds) or (
+                k == SYLLABLE_REST and i - s in bounds
+            ):
                 return False
         return True
 

