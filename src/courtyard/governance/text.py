@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import sys
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from enum import StrEnum
@@ -196,6 +196,10 @@ class _CharClass:
         """Exact search (slow path only)."""
         return self._exact.search(s, pos, endpos)
 
+    def finditer(self, s: str) -> Iterator[re.Match[str]]:
+        """Exact (the BMP class unless `s` has supplementary chars)."""
+        return (self._any if _ASTRAL.search(s) is None else self._exact).finditer(s)
+
     def sub(self, repl: str, s: str) -> str:
         out = self._any.sub(repl, s)
         if self._astral is not None and _ASTRAL.search(out) is not None:
@@ -279,10 +283,20 @@ class _Tables:
             if unicodedata.combining(ch) or 0x1160 <= cp < 0x1200 or 0xD7B0 <= cp < 0xD800:
                 nonstarters.append(cp)
         self.separator_search = _CharClass(separators).search
-        self.remove_sub = _CharClass(removable, "+").sub
+        removable_class = _CharClass(removable, "+")
+        self.remove_sub = removable_class.sub
+        self.removable_finditer = removable_class.finditer
         self.early_remove_sub = _CharClass(early, "+").sub
         self.has_marks = _CharClass(marks).might_contain
         self.removable = frozenset(map(chr, removable))
+        composing = marks + [cp for cp in nonstarters if cp not in set(marks)]
+        self.composes = _CharClass(composing).might_contain
+        self.unstable_finditer = _CharClass(
+            cp
+            for lo, hi in _SCAN
+            for cp in range(lo, hi)
+            if not unicodedata.is_normalized("NFKC", chr(cp))
+        ).finditer
         self.cluster_finditer = re.compile(f"(?s).[{_char_class(nonstarters)}]*").finditer
 
         self.confusables: dict[str, str] = {}
@@ -489,33 +503,47 @@ class Projected:
         elif name == "nfkc":
             if _NFKC_OK("NFKC", raw):
                 result = self._stage("raw")
-            else:
-                chars: list[str] = []
-                starts: list[int] = []
-                ends: list[int] = []
+            elif not t.composes(raw):
+                result = _nfkc_charwise(raw, t)
+            else:  # combining marks or conjoining jamo: normalize cluster by cluster
+                pieces: list[str] = []
+                piece_starts: list[int] = []
+                piece_ends: list[int] = []
                 for m in t.cluster_finditer(raw):
                     piece = unicodedata.normalize("NFKC", m.group())
-                    chars.append(piece)
-                    starts.extend([m.start()] * len(piece))
-                    ends.extend([m.end()] * len(piece))
-                result = ("".join(chars), starts, ends)
+                    pieces.append(piece)
+                    piece_starts.extend([m.start()] * len(piece))
+                    piece_ends.extend([m.end()] * len(piece))
+                result = ("".join(pieces), piece_starts, piece_ends)
+                self._maps["exotic"] = result
         elif name == "folded":
-            result = _expand_if_needed(self._stage("nfkc"), str.casefold)
+            normalized = self._stage("nfkc")
+            result = _expand_if_needed(normalized, str.casefold, normalized[0].casefold())
         elif name == "bare":
             norm, starts, ends = self._stage("nfkc")
-            removable = t.removable
-            keep = [i for i, ch in enumerate(norm) if ch not in removable]
-            result = (
-                "".join(norm[i] for i in keep),
-                [starts[i] for i in keep],
-                [ends[i] for i in keep],
-            )
+            chars: list[str] = []
+            kept_starts: list[int] = []
+            kept_ends: list[int] = []
+            pos = 0
+            for m in t.removable_finditer(norm):
+                chars.append(norm[pos : m.start()])
+                kept_starts.extend(starts[pos : m.start()])
+                kept_ends.extend(ends[pos : m.start()])
+                pos = m.end()
+            chars.append(norm[pos:])
+            kept_starts.extend(starts[pos:])
+            kept_ends.extend(ends[pos:])
+            result = ("".join(chars), kept_starts, kept_ends)
         elif name == "compact":
-            result = _expand_if_needed(self._stage("bare"), str.casefold)
+            bare = self._stage("bare")
+            result = _expand_if_needed(bare, str.casefold, bare[0].casefold())
         elif name == "skeleton":
             skeleton = t.skeleton
+            bare = self._stage("bare")
             result = _expand_if_needed(
-                self._stage("bare"), lambda ch: skeleton.get(ord(ch)) or ch.casefold()
+                bare,
+                lambda ch: skeleton.get(ord(ch)) or ch.casefold(),
+                None if t.skeleton_search(bare[0]) else bare[0].casefold(),
             )
         elif name == "simplified":
             compact = self._stage("compact")
@@ -528,7 +556,7 @@ class Projected:
         elif name == "pinyin":
             simplified = self._stage("simplified")
             pinyin = t.pinyin
-            result = _expand_if_needed(simplified, lambda ch: pinyin.get(ord(ch), ch))
+            result = _expand_if_needed(simplified, None, simplified[0].translate(pinyin))
         elif name == "initials":
             pinyin = t.pinyin
             result = _expand_if_needed(
@@ -537,7 +565,7 @@ class Projected:
             )
         else:  # pragma: no cover
             raise KeyError(name)
-        if name in _PROJECTION_NAMES and name != "raw" and not _NFKC_OK("NFKC", raw):
+        if name in _PROJECTION_NAMES and name != "raw" and "exotic" in self._maps:
             eager = compute_forms(raw, 1 << PROJECTION_INDEX[Projection(name)])[
                 PROJECTION_INDEX[Projection(name)]
             ]
@@ -558,11 +586,45 @@ def pinyin_kinds(simplified: str) -> str:
     return simplified.translate(tables().pinyin_kinds)
 
 
-def _expand_if_needed(src: _Map, f: Callable[[str], str]) -> _Map:
-    """Apply a per-char transform, keeping each output char's raw span; when the transform
-    keeps the length (the common case) the offsets are shared."""
+def _nfkc_charwise(raw: str, t: _Tables) -> _Map:
+    """NFKC with offsets for text without combining marks (so NFKC works char by char): only
+    the chars that change (fullwidth punctuation, mostly) are visited in Python."""
+    chars: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    pos = 0
+    for m in t.unstable_finditer(raw):
+        i = m.start()
+        if i > pos:
+            chars.append(raw[pos:i])
+            starts.extend(range(pos, i))
+            ends.extend(range(pos + 1, i + 1))
+        piece = unicodedata.normalize("NFKC", m.group())
+        chars.append(piece)
+        starts.extend([i] * len(piece))
+        ends.extend([i + 1] * len(piece))
+        pos = i + 1
+    if pos < len(raw):
+        chars.append(raw[pos:])
+        starts.extend(range(pos, len(raw)))
+        ends.extend(range(pos + 1, len(raw) + 1))
+    return "".join(chars), starts, ends
+
+
+def _expand_if_needed(
+    src: _Map, f: Callable[[str], str] | dict[int, str] | None, out: str | None = None
+) -> _Map:
+    """Apply a per-char transform (a function, or a str.translate table whose values are never
+    empty), keeping each output char's raw span; when the transform keeps the length (the
+    common case) the offsets are shared."""
     text, starts, ends = src
-    pieces = [f(ch) for ch in text]
+    if out is not None and len(out) == len(text):  # `out` is only given for transforms that
+        return out, starts, ends  # never delete a char, so equal lengths mean one to one
+    if f is None or isinstance(f, dict):
+        table = tables().pinyin if f is None else f
+        pieces = [table.get(ord(ch), ch) for ch in text]
+    else:
+        pieces = [f(ch) for ch in text]
     out = "".join(pieces)
     if len(out) == len(text) and "" not in pieces:
         return out, starts, ends
