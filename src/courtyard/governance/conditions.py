@@ -18,7 +18,7 @@ from __future__ import annotations
 import operator
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import cel
@@ -294,18 +294,33 @@ class CheckedCondition:
     paths: frozenset[tuple[str, ...]]
     signal_gates: tuple[SignalGate, ...]
     numeric_gates: tuple[NumericGate, ...]
-
-    @property
-    def signals(self) -> frozenset[str]:
-        """``"lists.spam"``-style names of every declared signal the condition reads."""
-        return frozenset(
-            f"{path[0]}.{path[1]}"
-            for path in self.paths
-            if path[0] in (*SIGNAL_FAMILIES, "pii") and len(path) > 1
-        )
+    # Derived once (the engine reads them per event): signal names, and fields per root.
+    signals: frozenset[str] = frozenset()
+    by_root: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     def fields(self, root: str) -> frozenset[str]:
-        return frozenset(path[1] for path in self.paths if path[0] == root and len(path) > 1)
+        return self.by_root.get(root, frozenset())
+
+    @classmethod
+    def build(
+        cls,
+        source: str,
+        program: cel.Program,
+        paths: frozenset[tuple[str, ...]],
+        signal_gates: tuple[SignalGate, ...],
+        numeric_gates: tuple[NumericGate, ...],
+    ) -> CheckedCondition:
+        signals = frozenset(
+            f"{path[0]}.{path[1]}"
+            for path in paths
+            if path[0] in (*SIGNAL_FAMILIES, "pii") and len(path) > 1
+        )
+        roots: dict[str, set[str]] = {}
+        for path in paths:
+            if len(path) > 1:
+                roots.setdefault(path[0], set()).add(path[1])
+        by_root = {root: frozenset(names) for root, names in roots.items()}
+        return cls(source, program, paths, signal_gates, numeric_gates, signals, by_root)
 
 
 def check_condition(source: str, declared: Mapping[str, frozenset[str]]) -> CheckedCondition:
@@ -325,7 +340,7 @@ def check_condition(source: str, declared: Mapping[str, frozenset[str]]) -> Chec
         raise ConditionError(f"not a valid CEL expression: {_first_line(error)}") from error
     checked_paths = frozenset(path for path, _ in paths)
     signal_gates, numeric_gates = gates_of(tokens, source)
-    checked = CheckedCondition(
+    checked = CheckedCondition.build(
         source, program, checked_paths, tuple(signal_gates), tuple(numeric_gates)
     )
     _check_types(checked, declared)

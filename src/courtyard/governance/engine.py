@@ -96,6 +96,10 @@ class CompiledRule:
     pack_version: int
     condition: CheckedCondition
     order: int
+    # The CEL variables this rule reads: (root, fields or None for the whole value), so its
+    # context holds only those (converting values into CEL is the expensive part).
+    plan: tuple[tuple[str, tuple[str, ...] | None], ...] = ()
+    author_fields: frozenset[str] = frozenset()
 
     @property
     def id(self) -> str:
@@ -114,16 +118,26 @@ class _KindIndex:
     links: bool = False
     classifiers: set[str] = field(default_factory=set)
     author_fields: set[str] = field(default_factory=set)
+    ungated_author_fields: frozenset[str] = frozenset()
 
-
-@dataclass(frozen=True, slots=True)
-class _PackView:
-    """Per pack: which declared signals and variable fields its rules read (CEL context is
-    built from only those, because converting values into CEL is the expensive part)."""
-
-    pack: Pack
-    signals: dict[str, tuple[str, ...]]  # family -> names read
-    fields: dict[str, frozenset[str] | None]  # root -> fields read (None: the whole value)
+    def add_signals(self, rule: CompiledRule) -> None:
+        """Remember which signals a rule of this kind reads: only those are computed."""
+        for signal in rule.condition.signals:
+            family, name = signal.split(".", 1)
+            qualified = _qualified(rule.pack_id, signal)
+            if family == "lists":
+                self.keyword_lists.add(qualified)
+            elif family == "regex":
+                self.regex_sets.add(qualified)
+            elif family == "domains":
+                self.domain_lists.add(qualified)
+                self.links = True
+            elif family == "hashes":
+                self.hash_lists.add(qualified)
+            elif family == "pii":
+                self.pii.add(PiiKind(name))
+        if any(path[0] == "links" for path in rule.condition.paths):
+            self.links = True
 
 
 def _qualified(pack_id: str, signal: str) -> str:
@@ -144,7 +158,6 @@ class CompiledPolicy:
         self.classifiers = {classifier.name: classifier for classifier in classifiers}
         self.rules: list[CompiledRule] = []
         self._signal_specs: dict[str, SignalSpec] = {}
-        self._views: dict[str, _PackView] = {}
         problems: dict[str, list[Problem]] = {}
         ids = [pack.id for pack in self.packs]
         for pack in self.packs:
@@ -242,8 +255,6 @@ class CompiledPolicy:
     def _compile_rules(self, pack: Pack, problems: dict[str, list[Problem]]) -> None:
         declared = dict(pack.declared())
         declared["classifiers"] = frozenset(self.classifiers)
-        signals: dict[str, set[str]] = {}
-        fields: dict[str, set[str] | None] = {}
         for spec in pack.rules:
             try:
                 condition = check_condition(spec.when, declared)
@@ -253,27 +264,16 @@ class CompiledPolicy:
                 )
                 continue
             self.rules.append(
-                CompiledRule(spec, pack.id, pack.version, condition, order=len(self.rules))
+                CompiledRule(
+                    spec,
+                    pack.id,
+                    pack.version,
+                    condition,
+                    order=len(self.rules),
+                    plan=_plan(condition),
+                    author_fields=condition.fields("author"),
+                )
             )
-            for path in condition.paths:
-                root = path[0]
-                if root in SIGNAL_FAMILIES or root == "pii":
-                    signals.setdefault(root, set()).add(path[1])
-                    continue
-                if len(path) == 1 or root in {"fields", "classifiers"}:
-                    fields[root] = None
-                elif root not in fields or fields[root] is not None:
-                    current = fields.setdefault(root, set())
-                    assert current is not None
-                    current.add(path[1])
-        self._views[pack.id] = _PackView(
-            pack,
-            {family: tuple(sorted(names)) for family, names in signals.items()},
-            {
-                root: (frozenset(names) if names is not None else None)
-                for root, names in fields.items()
-            },
-        )
 
     def _build_index(self) -> dict[EventKind, _KindIndex]:
         index: dict[EventKind, _KindIndex] = {}
@@ -288,26 +288,13 @@ class CompiledPolicy:
                         )
                 else:
                     entry.ungated.append(rule)
-                for signal in rule.condition.signals:
-                    family, name = signal.split(".", 1)
-                    qualified = _qualified(rule.pack_id, signal)
-                    if family == "lists":
-                        entry.keyword_lists.add(qualified)
-                    elif family == "regex":
-                        entry.regex_sets.add(qualified)
-                    elif family == "domains":
-                        entry.domain_lists.add(qualified)
-                        entry.links = True
-                    elif family == "hashes":
-                        entry.hash_lists.add(qualified)
-                    elif family == "pii":
-                        entry.pii.add(PiiKind(name))
-                if rule.condition.fields("links") or any(
-                    p[0] == "links" for p in rule.condition.paths
-                ):
-                    entry.links = True
+                entry.add_signals(rule)
                 entry.classifiers |= rule.condition.fields("classifiers")
                 entry.author_fields |= rule.condition.fields("author")
+        for entry in index.values():
+            entry.ungated_author_fields = frozenset(
+                name for rule in entry.ungated for name in rule.author_fields
+            )
         return index
 
     # -- what the service must fetch --------------------------------------------------------
@@ -360,16 +347,18 @@ class CompiledPolicy:
         if entry is None:
             return None
         found = self._signals(event, entry)
+        gated = [rules for name in found if (rules := entry.by_signal.get(name))]
+        if not gated:
+            if not entry.ungated:
+                return None
+            return Pending(event, found, tuple(entry.ungated), entry.ungated_author_fields)
         candidates: list[CompiledRule] = list(entry.ungated)
-        for name in found:
-            candidates.extend(entry.by_signal.get(name, ()))
-        if not candidates:
-            return None
-        if len(candidates) > 1:
-            candidates = sorted(set(candidates), key=lambda rule: rule.order)
+        for rules in gated:
+            candidates.extend(rules)
+        candidates = sorted(set(candidates), key=lambda rule: rule.order)
         author_fields: set[str] = set()
         for rule in candidates:
-            author_fields |= rule.condition.fields("author")
+            author_fields |= rule.author_fields
         return Pending(event, found, tuple(candidates), frozenset(author_fields))
 
     def finish(self, pending: Pending, author: Mapping[str, Any] | None = None) -> Decision:
@@ -479,32 +468,33 @@ def example_event(example: Example, kind: EventKind) -> PolicyEvent:
 class _Scope:
     """One event being decided: the values rules read, built lazily and at most once."""
 
-    __slots__ = ("_contexts", "_event", "_found", "_policy", "_values")
+    __slots__ = ("_event", "_found", "_policy", "_roots")
 
     def __init__(self, policy: CompiledPolicy, event: PolicyEvent, found: dict[str, list[Any]]):
         self._policy = policy
         self._event = event
         self._found = found
-        self._values: dict[str, Any] | None = None
-        self._contexts: dict[str, cel.Context] = {}
+        self._roots: dict[str, dict[str, Any]] = {}
 
-    def values(self) -> dict[str, Any]:
-        if self._values is None:
+    def root(self, name: str) -> dict[str, Any]:
+        """``event``, ``author`` or ``content`` as plain values (no defaults filled in)."""
+        value = self._roots.get(name)
+        if value is None:
             event = self._event
-            facts = event.facts
-            author = dict(facts.get("author", {}))
-            author.setdefault("id", event.actor_id or "")
-            self._values = {
-                "event": {
+            if name == "event":
+                value = {
                     "kind": event.kind.value,
                     "subject_type": event.subject_type,
                     "subject_id": event.subject_id or "",
                     **event.context,
-                },
-                "author": author,
-                "content": dict(facts.get("content", {})),
-            }
-        return self._values
+                }
+            elif name == "author":
+                value = dict(event.facts.get("author", {}))
+                value.setdefault("id", event.actor_id or "")
+            else:
+                value = dict(event.facts.get(name, {}))
+            self._roots[name] = value
+        return value
 
     def gates_pass(self, rule: CompiledRule) -> bool:
         found = self._found
@@ -514,46 +504,30 @@ class _Scope:
                 for signal in gate.signals
             ):
                 return False
-        if rule.condition.numeric_gates:
-            values = self.values()
-            for numeric in rule.condition.numeric_gates:
-                if numeric.field not in values[numeric.root]:
-                    # Absent: the CEL default applies; let the program decide.
-                    continue
-                if not numeric.passes(values):
-                    return False
+        for numeric in rule.condition.numeric_gates:
+            actual = self.root(numeric.root).get(numeric.field)
+            # Absent: the CEL default applies; let the program decide.
+            if actual is not None and not numeric.compare(actual, numeric.value):
+                return False
         return True
 
     def execute(self, rule: CompiledRule) -> Any:
-        context = self._contexts.get(rule.pack_id)
-        if context is None:
-            context = self._context(rule.pack_id)
-            self._contexts[rule.pack_id] = context
+        context = cel.Context()
+        for root, wanted in rule.plan:
+            context.add_variable(root, self._value(rule, root, wanted))
         try:
             return rule.condition.program.execute(context)
         except Exception:  # a runtime error in a checked rule: it does not fire
             return False
 
-    def _context(self, pack_id: str) -> cel.Context:
-        view = self._policy._views[pack_id]
-        context = cel.Context()
-        for root, wanted in view.fields.items():
-            context.add_variable(root, self._value(root, wanted))
-        for family, signal_names in view.signals.items():
-            context.add_variable(
-                family,
-                {
-                    name: _signal_value(
-                        self._found.get(_qualified(pack_id, f"{family}.{name}"), ())
-                    )
-                    for name in signal_names
-                },
-            )
-        return context
-
-    def _value(self, root: str, wanted: frozenset[str] | None) -> Any:
-        """The CEL value of one variable, with only the fields the pack's rules read."""
+    def _value(self, rule: CompiledRule, root: str, wanted: tuple[str, ...] | None) -> Any:
+        """The CEL value of one variable, with only the fields the rule reads."""
         event = self._event
+        if root in SIGNAL_FAMILIES or root == "pii":
+            return {
+                name: _signal_value(self._found.get(_qualified(rule.pack_id, f"{root}.{name}"), ()))
+                for name in wanted or ()
+            }
         if root == "text":
             return "\n".join(event.text.values())
         if root == "fields":
@@ -571,8 +545,8 @@ class _Scope:
                 scores[name] = {"score": result.score, "label": result.label}
             return scores
         defaults: dict[str, Any] = VARIABLES[root]
-        actual = self.values().get(root, {})
-        names = wanted if wanted is not None else frozenset(defaults)
+        actual = self.root(root)
+        names = wanted if wanted is not None else tuple(defaults)
         return {name: actual.get(name, defaults.get(name)) for name in names}
 
     def hit(self, rule: CompiledRule) -> RuleHit:
@@ -599,11 +573,22 @@ class _Scope:
             for item in self._found.get(qualified, ()):
                 signals.append(_describe(signal, spec, item))
         facts: dict[str, Any] = {}
-        values = self.values()
         for root in ("author", "event", "content"):
             for name in sorted(rule.condition.fields(root)):
-                facts[f"{root}.{name}"] = values[root].get(name, VARIABLES[root].get(name))
+                facts[f"{root}.{name}"] = self.root(root).get(name, VARIABLES[root].get(name))
         return {"condition": rule.spec.when, "signals": signals, "facts": facts}
+
+
+def _plan(condition: CheckedCondition) -> tuple[tuple[str, tuple[str, ...] | None], ...]:
+    plan: dict[str, tuple[str, ...] | None] = {}
+    for path in sorted(condition.paths):
+        root = path[0]
+        whole = len(path) == 1 or root in {"fields", "classifiers", "text", "links"}
+        if whole and root not in SIGNAL_FAMILIES and root != "pii":
+            plan[root] = None
+        elif root not in plan or plan[root] is not None:
+            plan[root] = tuple(sorted({*(plan.get(root) or ()), path[1]}))
+    return tuple(plan.items())
 
 
 def _image_hashes(item: Any) -> ImageHashes:

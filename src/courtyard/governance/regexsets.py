@@ -149,13 +149,14 @@ def check_pattern(set_name: str, index: int, pattern: str, flags: int) -> re.Pat
 
 
 class _CompiledSet:
-    __slots__ = ("combined", "name", "patterns", "solo")
+    __slots__ = ("combined", "letters", "name", "patterns", "solo")
 
     def __init__(self, rs: RegexSet) -> None:
         if not rs.patterns:
             raise ValueError(f"regex set {rs.name!r} has no patterns")
         flags = _flags(rs.name, rs.flags)
         self.name = rs.name
+        self.letters = "".join(sorted(set(rs.flags)))
         self.patterns: list[tuple[str, re.Pattern[str]]] = []
         self.solo: list[tuple[str, re.Pattern[str]]] = []
         joinable: list[str] = []
@@ -194,17 +195,48 @@ class RegexMatcher:
         if len(set(names)) != len(names):
             raise ValueError("regex sets: duplicate set names")
         self._sets = [_CompiledSet(s) for s in sets]
+        self._chosen: dict[frozenset[str] | None, _Choice] = {}
+
+    def _choice(self, sets: Collection[str] | None) -> _Choice:
+        """The sets asked for, and one search over all of them that says whether any can hit
+        (so a text that hits nothing costs one regex search, not one per set)."""
+        key = frozenset(sets) if sets is not None else None
+        choice = self._chosen.get(key)
+        if choice is None:
+            chosen = self._sets
+            if key is not None:
+                unknown = key - {s.name for s in self._sets}
+                if unknown:
+                    raise ValueError(f"unknown regex sets: {sorted(unknown)}")
+                chosen = [s for s in self._sets if s.name in key]
+            parts = [
+                f"(?{cs.letters}:{cs.combined.pattern})" if cs.letters else cs.combined.pattern
+                for cs in chosen
+                if cs.combined is not None
+            ]
+            prefilter = re.compile("|".join(parts)) if parts else None
+            solo = [compiled for cs in chosen for _, compiled in cs.solo]
+            choice = _Choice(chosen, prefilter, solo)
+            if len(self._chosen) < 1024:
+                self._chosen[key] = choice
+        return choice
 
     def match(self, text: str, *, sets: Collection[str] | None = None) -> list[RegexHit]:
         """Every hit of every pattern in the sets named (all sets when ``sets`` is None)."""
-        chosen = self._sets
-        if sets is not None:
-            unknown = set(sets) - {s.name for s in self._sets}
-            if unknown:
-                raise ValueError(f"unknown regex sets: {sorted(unknown)}")
-            chosen = [s for s in self._sets if s.name in sets]
+        choice = self._choice(sets)
+        if (choice.prefilter is None or choice.prefilter.search(text) is None) and not any(
+            compiled.search(text) for compiled in choice.solo
+        ):
+            return []
         hits: list[RegexHit] = []
-        for cs in chosen:
+        for cs in choice.sets:
             hits.extend(cs.hits(text))
         hits.sort(key=lambda h: h.start)
         return hits
+
+
+@dataclass(frozen=True, slots=True)
+class _Choice:
+    sets: list[_CompiledSet]
+    prefilter: re.Pattern[str] | None
+    solo: list[re.Pattern[str]]

@@ -549,21 +549,45 @@ class GovernanceService:
     # -- keeping nodes in step -----------------------------------------------------------------
 
     async def start(self, bus: Bus) -> None:
-        """Listen for pack changes made on other nodes."""
+        """Follow pack changes made on other nodes (in the background: a bus that is down
+        at start must not keep the node from serving; it is retried)."""
         self._bus = bus
-        self._subscription = await bus.subscribe(POLICY_CHANNEL)
-        self._listener = asyncio.create_task(self._listen(self._subscription))
+        subscribed = asyncio.Event()
+        self._listener = asyncio.create_task(self._follow(bus, subscribed))
+        with contextlib.suppress(TimeoutError):
+            # Usually immediate; waiting briefly makes a change right after start reach us.
+            await asyncio.wait_for(subscribed.wait(), timeout=1.0)
 
-    async def _listen(self, subscription: Subscription) -> None:
-        async for _ in subscription:
+    async def _follow(self, bus: Bus, subscribed: asyncio.Event) -> None:
+        delay = 0.5
+        missed = False
+        while True:
             try:
-                await self.reload_policy()
-            except Exception:  # keep the old policy; the next change retries
-                log.exception("reloading the policy failed")
+                self._subscription = await bus.subscribe(POLICY_CHANNEL)
+                subscribed.set()
+                delay = 0.5
+                if missed:  # changes may have been announced while we were not listening
+                    await self.reload_policy()
+                async for _ in self._subscription:
+                    try:
+                        await self.reload_policy()
+                    except Exception:  # keep the old policy; the next change retries
+                        log.exception("reloading the policy failed")
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                log.warning("policy change channel unavailable (%s); retrying", error)
+            missed = True
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
 
     async def _announce(self) -> None:
-        if self._bus is not None:
+        if self._bus is None:
+            return
+        try:
             await self._bus.publish(POLICY_CHANNEL, b"reload")
+        except Exception as error:  # the change is committed; other nodes reload on reconnect
+            log.warning("could not announce a policy change: %s", error)
 
     async def stop(self) -> None:
         if self._listener is not None:
