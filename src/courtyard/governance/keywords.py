@@ -216,7 +216,9 @@ class KeywordMatcher:
             for exc in kl.exceptions:
                 add(li, exc, exception=True, what="exception")
 
-        self._want = want | _COMPACT | _SKELETON | _SIMPLIFIED  # exceptions use all of these
+        if any(kl.exceptions for kl in self._lists):
+            want |= _COMPACT | _SKELETON | _SIMPLIFIED  # exceptions are matched in these
+        self._want = want | _COMPACT  # every literal hit is found in COMPACT
         self._meanings: list[tuple[tuple[int, int], ...]] = [
             tuple(zip(m[::2], m[1::2], strict=True)) for m in meanings
         ]
