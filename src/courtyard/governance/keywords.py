@@ -39,8 +39,8 @@ from courtyard.governance.text import (
     phrase_syllables,
     pinyin_kinds,
     pinyin_segmentable,
-    project_term,
     tables,
+    term_forms,
     term_pinyin,
 )
 
@@ -53,6 +53,18 @@ _RAW, _FOLDED, _COMPACT, _SKELETON, _SIMPLIFIED, _PINYIN, _INITIALS = (
 # checking the raw slice of a COMPACT hit (saves a segment and NFKC of the whole text).
 _SCANNED: Final = (Projection.COMPACT, Projection.SKELETON, Projection.SIMPLIFIED,
                    Projection.PINYIN)  # fmt: skip
+_SCANNED_INDEXES: Final = tuple(PROJECTION_INDEX[p] for p in _SCANNED)
+_I_FOLDED, _I_COMPACT, _I_SKELETON, _I_SIMPLIFIED, _I_PINYIN, _I_INITIALS = (
+    PROJECTION_INDEX[p]
+    for p in (
+        Projection.FOLDED,
+        Projection.COMPACT,
+        Projection.SKELETON,
+        Projection.SIMPLIFIED,
+        Projection.PINYIN,
+        Projection.INITIALS,
+    )
+)
 # Exceptions are matched as written (modulo folding), never phonetically: a benign word's
 # pinyin would otherwise cancel a real hit typed in pinyin (简直 "jianzhi" vs 兼职).
 _EXCEPTION_PROJECTIONS: Final = _RAW | _FOLDED | _COMPACT | _SKELETON | _SIMPLIFIED
@@ -105,19 +117,19 @@ class _Term:
     syllables: dict[str, frozenset[int]] = field(default_factory=dict)
 
 
-def _validate_term(list_name: str, what: str, term: object) -> dict[Projection, str]:
+def _validate_term(list_name: str, what: str, term: object) -> list[str]:
     if not isinstance(term, str) or not term.strip():
         raise ValueError(f"keyword list {list_name!r}: empty {what}")
     if _SEPARATOR in term or INITIALS_PLACEHOLDER in term:
         raise ValueError(f"keyword list {list_name!r}: {what} {term!r} contains a control char")
-    forms = project_term(term)
-    compact = forms[Projection.COMPACT]
-    if not compact or not forms[Projection.SKELETON]:
+    forms = term_forms(term)
+    compact = forms[_I_COMPACT]
+    if not compact or not forms[_I_SKELETON]:
         raise ValueError(
             f"keyword list {list_name!r}: {what} {term!r} is only punctuation, symbols or "
             "invisible characters, so it would match everywhere or nowhere"
         )
-    if len(compact) == 1 and not is_unsegmented(compact) and len(forms[Projection.FOLDED]) > 1:
+    if len(compact) == 1 and not is_unsegmented(compact) and len(forms[_I_FOLDED]) > 1:
         raise ValueError(
             f"keyword list {list_name!r}: {what} {term!r} is a single letter or digit once "
             "punctuation is removed, so it would match every such standalone character"
@@ -147,33 +159,39 @@ class KeywordMatcher:
         self._initials: dict[str, list[int]] = {}
         patterns: dict[str, int] = {}
         meanings: list[list[int]] = []  # per pattern: term id, projection bits, term id, ...
+        pattern_mask: list[int] = []  # per pattern: all its projection bits
         want = 0
         term_ids: dict[tuple[int, str, bool], int] = {}
         list_masks = [sum(1 << PROJECTION_INDEX[p] for p in kl.projections) for kl in self._lists]
 
-        def add(li: int, text: str, *, exception: bool, what: str) -> int:
+        def add(li: int, text: str, *, exception: bool, what: str) -> int:  # noqa: PLR0912
             key = (li, text, exception)
             if key in term_ids:
                 return term_ids[key]
             forms = _validate_term(self._lists[li].name, what, text)
             tid = len(self._terms)
-            term = _Term(li, text, exception, forms[Projection.FOLDED])
+            term = _Term(li, text, exception, forms[_I_FOLDED])
             self._terms.append(term)
             term_ids[key] = tid
             mask = _EXCEPTION_PROJECTIONS if exception else list_masks[li]
-            simplified = forms[Projection.SIMPLIFIED]
+            simplified = forms[_I_SIMPLIFIED]
             if simplified.isascii() or (
                 sum(1 for ch in simplified if is_unsegmented(ch)) < _MIN_PHONETIC_CJK
             ):
                 mask &= ~(_PINYIN | _INITIALS)
             term.mask = mask
-            for p in _SCANNED:
-                bit = 1 << PROJECTION_INDEX[p]
-                if not mask & (_LITERAL if p is Projection.COMPACT else bit):
+            for i in _SCANNED_INDEXES:
+                bit = 1 << i
+                if not mask & (_LITERAL if i == _I_COMPACT else bit):
                     continue
-                variants = [forms[p]]
-                if p is Projection.PINYIN:
-                    for syllables in (term_pinyin(simplified), phrase_syllables(simplified)):
+                variants = [forms[i]]
+                if i == _I_PINYIN:
+                    table_reading = term_pinyin(simplified)
+                    phrase_reading = phrase_syllables(simplified)
+                    readings = [table_reading]
+                    if phrase_reading != table_reading:
+                        readings.append(phrase_reading)
+                    for syllables in readings:
                         form = "".join(syllables)
                         term.syllables[form] = frozenset(accumulate(map(len, syllables[:-1])))
                     variants = list(term.syllables)
@@ -181,14 +199,16 @@ class KeywordMatcher:
                     pid = patterns.setdefault(form, len(patterns))
                     if pid == len(meanings):
                         meanings.append([tid, bit])
+                        pattern_mask.append(bit)
                     else:
+                        pattern_mask[pid] |= bit
                         entry = meanings[pid]
                         if entry[-2] == tid:  # same term, another projection: merge
                             entry[-1] |= bit
                         else:
                             entry += (tid, bit)
-            if mask & _INITIALS and forms[Projection.INITIALS]:
-                self._initials.setdefault(forms[Projection.INITIALS], []).append(tid)
+            if mask & _INITIALS and forms[_I_INITIALS]:
+                self._initials.setdefault(forms[_I_INITIALS], []).append(tid)
             return tid
 
         for li, kl in enumerate(self._lists):
@@ -219,10 +239,8 @@ class KeywordMatcher:
         if any(kl.exceptions for kl in self._lists):
             want |= _COMPACT | _SKELETON | _SIMPLIFIED  # exceptions are matched in these
         self._want = want | _COMPACT  # every literal hit is found in COMPACT
-        self._meanings: list[tuple[tuple[int, int], ...]] = [
-            tuple(zip(m[::2], m[1::2], strict=True)) for m in meanings
-        ]
-        self._pattern_mask: list[int] = [_or(m[1::2]) for m in meanings]
+        self._meanings = meanings  # flat pairs: (term id, bits), (term id, bits) ...
+        self._pattern_mask = pattern_mask
         self._initials_keys = frozenset(self._initials)
         self.pattern_count: int = len(patterns) + len(self._initials)
         self._pattern_strings = list(patterns)
@@ -321,13 +339,6 @@ def _is_sep(ch: str) -> bool:
     return tables().separator_search(ch) is not None
 
 
-def _or(values: Sequence[int]) -> int:
-    out = 0
-    for v in values:
-        out |= v
-    return out
-
-
 class _Resolver:
     """Turns raw automaton matches into hits (only runs when there is a candidate)."""
 
@@ -374,7 +385,8 @@ class _Resolver:
             s = start - self.seg_starts[seg]
             e = end - self.seg_starts[seg]
             form = self.seg_forms[seg]
-            for tid, bits in m._meanings[pid]:
+            flat = iter(m._meanings[pid])
+            for tid, bits in zip(flat, flat, strict=True):
                 term = m._terms[tid]
                 if self.allowed is not None and term.list_index not in self.allowed:
                     continue

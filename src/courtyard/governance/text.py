@@ -332,8 +332,15 @@ class _Tables:
         )
 
         syllables: dict[int, str] = {}
+        polyphonic: list[str] = []
         for cp, readings in pinyin_dict.items():
-            syllables[cp] = _toneless(readings.split(",")[0])
+            toneless = [_toneless(r) for r in readings.split(",")]
+            syllables[cp] = toneless[0]
+            if len(set(toneless)) > 1:
+                polyphonic.append(chr(cp))
+        # Characters with more than one toneless reading: only keywords containing one can
+        # have a phrase reading that differs from the per-char table.
+        self.polyphonic = frozenset(polyphonic)
         self.pinyin: dict[int, str] = syllables
         # PINYIN "kinds" in one str.translate: "1" starts a syllable, "2" continues it.
         self.pinyin_kinds = {
@@ -673,15 +680,20 @@ def project_term(term: str) -> dict[Projection, str]:
     """A list entry through the same pipeline as a text, except INITIALS, which for a term is
     the first letter of each syllable of its CJK characters ("政府" -> "zf"; "" if it has
     non-CJK characters, which are not matched by initials)."""
-    forms = compute_forms(term, (1 << _NF) - 1)
-    out = {p: forms[i] or "" for i, p in enumerate(ALL_PROJECTIONS)}
-    simplified = out[Projection.SIMPLIFIED]
+    return dict(zip(ALL_PROJECTIONS, term_forms(term), strict=True))
+
+
+def term_forms(term: str) -> list[str]:
+    """project_term as a list in ALL_PROJECTIONS order (enum-keyed dicts hash in Python, which
+    is a third of the cost of compiling 100,000 keywords)."""
+    forms = [f or "" for f in compute_forms(term, (1 << _NF) - 1)]
+    simplified = forms[_SIMPLIFIED]
     table = tables().pinyin
     if simplified and all(ord(ch) in table for ch in simplified):
-        out[Projection.INITIALS] = _initials_of(term_pinyin(simplified))
+        forms[_INITIALS] = _initials_of(term_pinyin(simplified))
     else:
-        out[Projection.INITIALS] = ""
-    return out
+        forms[_INITIALS] = ""
+    return forms
 
 
 _phrases: dict[str, list[str]] | None = None
@@ -701,7 +713,10 @@ def phrase_syllables(simplified: str) -> list[str]:
         from pypinyin.phrases_dict import phrases_dict
 
         _phrases = {k: [_toneless(r[0]) for r in v] for k, v in phrases_dict.items()}
-    table = tables().pinyin
+    t = tables()
+    table = t.pinyin
+    if t.polyphonic.isdisjoint(simplified):
+        return [table.get(ord(ch), ch) for ch in simplified]
     out: list[str] = []
     i, n = 0, len(simplified)
     while i < n:
