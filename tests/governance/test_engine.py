@@ -75,6 +75,24 @@ reason = { en = "too fast", zh = "太快" }
 examples = { match = [{ text = "x", author = { messages_per_minute = 21 } }] }
 
 [[rules]]
+id = "t.burst_new"
+events = ["message"]
+when = "author.messages_per_minute >= 20 && author.account_age_days < 5"
+action = "hold"
+policy = "p#7"
+reason = { en = "burst from a new account", zh = "新账号刷屏" }
+examples = { match = [{ text = "x", author = { messages_per_minute = 20, account_age_days = 1 } }] }
+
+[[rules]]
+id = "t.very_fast"
+events = ["message"]
+when = "author.messages_per_minute > 35"
+action = "block"
+policy = "p#8"
+reason = { en = "very fast", zh = "非常快" }
+examples = { match = [{ text = "x", author = { messages_per_minute = 36 } }], no_match = [{ text = "x", author = { messages_per_minute = 35 } }] }
+
+[[rules]]
 id = "t.hops"
 events = ["message"]
 when = "event.hops >= 3 ? !lists.scam.hit : event.hops == 2"
@@ -158,7 +176,7 @@ def test_links_are_parsed_for_domain_lists() -> None:
 
 
 def test_shadow_rules_are_reported_but_change_nothing() -> None:
-    decision = compiled().evaluate(message("hello", messages_per_minute=50))
+    decision = compiled().evaluate(message("hello", messages_per_minute=30, account_age_days=9))
     assert decision.verdict is Verdict.ALLOW
     assert decision.hits == ()
     [shadow] = decision.shadow_hits
@@ -169,7 +187,7 @@ def test_shadow_rules_are_reported_but_change_nothing() -> None:
 
 def test_nothing_to_check_returns_before_any_condition_runs() -> None:
     policy = compiled()
-    assert policy.prepare(message("good morning")) is not None  # t.flood, t.hops, t.not_new
+    assert policy.prepare(message("good morning")) is not None  # the rate rules, t.hops, t.not_new
     post = PolicyEvent(EventKind.POST, actor_id="a", subject_type="post", text={"text": "hi"})
     assert policy.prepare(post) is None
     profile = PolicyEvent(EventKind.ACCOUNT_PROFILE, actor_id="a", subject_type="account")
@@ -239,8 +257,9 @@ def brute_force(policy: CompiledPolicy, event: PolicyEvent) -> set[str]:
 @settings(max_examples=150, deadline=None)
 @given(
     words=st.lists(st.sampled_from(WORDS), max_size=5),
-    age=st.integers(0, 800),
-    rate=st.integers(0, 40),
+    # The rules' thresholds and their neighbours, so every boundary is exercised.
+    age=st.sampled_from([0, 4, 5, 29, 30, 364, 365, 400]) | st.integers(0, 800),
+    rate=st.sampled_from([0, 19, 20, 21, 35, 36]) | st.integers(0, 40),
     hops=st.integers(0, 5),
 )
 def test_gates_and_the_index_never_change_which_rules_fire(

@@ -241,6 +241,7 @@ class NumericGate:
     field: str
     compare: Callable[[Any, Any], bool]
     value: float
+    op: str
 
     def passes(self, variables: Mapping[str, Mapping[str, Any]]) -> bool:
         actual = variables[self.root].get(self.field, 0)
@@ -279,7 +280,13 @@ def gates_of(tokens: list[Token], source: str) -> tuple[list[SignalGate], list[N
         found = _NUMERIC_GATE.match(term)
         if found is not None:
             numeric_gates.append(
-                NumericGate(found["root"], found["field"], _COMPARE[found["op"]], float(found["n"]))
+                NumericGate(
+                    found["root"],
+                    found["field"],
+                    _COMPARE[found["op"]],
+                    float(found["n"]),
+                    found["op"],
+                )
             )
     return signal_gates, numeric_gates
 
@@ -297,6 +304,9 @@ class CheckedCondition:
     # Derived once (the engine reads them per event): signal names, and fields per root.
     signals: frozenset[str] = frozenset()
     by_root: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # True when every top-level term is a gate: gates that pass decide the rule, and its CEL
+    # program need not run (it would give the same answer; the property test checks).
+    gates_only: bool = False
 
     def fields(self, root: str) -> frozenset[str]:
         return self.by_root.get(root, frozenset())
@@ -309,6 +319,7 @@ class CheckedCondition:
         paths: frozenset[tuple[str, ...]],
         signal_gates: tuple[SignalGate, ...],
         numeric_gates: tuple[NumericGate, ...],
+        terms: int = 0,
     ) -> CheckedCondition:
         signals = frozenset(
             f"{path[0]}.{path[1]}"
@@ -320,7 +331,10 @@ class CheckedCondition:
             if len(path) > 1:
                 roots.setdefault(path[0], set()).add(path[1])
         by_root = {root: frozenset(names) for root, names in roots.items()}
-        return cls(source, program, paths, signal_gates, numeric_gates, signals, by_root)
+        gates_only = terms > 0 and terms == len(signal_gates) + len(numeric_gates)
+        return cls(
+            source, program, paths, signal_gates, numeric_gates, signals, by_root, gates_only
+        )
 
 
 def check_condition(source: str, declared: Mapping[str, frozenset[str]]) -> CheckedCondition:
@@ -341,7 +355,12 @@ def check_condition(source: str, declared: Mapping[str, frozenset[str]]) -> Chec
     checked_paths = frozenset(path for path, _ in paths)
     signal_gates, numeric_gates = gates_of(tokens, source)
     checked = CheckedCondition.build(
-        source, program, checked_paths, tuple(signal_gates), tuple(numeric_gates)
+        source,
+        program,
+        checked_paths,
+        tuple(signal_gates),
+        tuple(numeric_gates),
+        terms=len(split_conjuncts(tokens, source)),
     )
     _check_types(checked, declared)
     return checked

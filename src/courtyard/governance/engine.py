@@ -10,6 +10,7 @@ before it calls ``evaluate``.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, TypeVar
@@ -83,6 +84,9 @@ class Pending:
     found: dict[str, list[Any]]
     candidates: tuple[CompiledRule, ...]
     author_fields: frozenset[str]
+    # Set when no signal hit: the candidates are the kind's rules without a signal gate, and
+    # ``finish`` picks those whose first numeric gate passes by threshold, not one by one.
+    ungated: _UngatedIndex | None = None
 
     @property
     def counter_reads(self) -> frozenset[str]:
@@ -119,6 +123,7 @@ class _KindIndex:
     classifiers: set[str] = field(default_factory=set)
     author_fields: set[str] = field(default_factory=set)
     ungated_author_fields: frozenset[str] = frozenset()
+    ungated_index: _UngatedIndex | None = None
 
     def add_signals(self, rule: CompiledRule) -> None:
         """Remember which signals a rule of this kind reads: only those are computed."""
@@ -295,6 +300,7 @@ class CompiledPolicy:
             entry.ungated_author_fields = frozenset(
                 name for rule in entry.ungated for name in rule.author_fields
             )
+            entry.ungated_index = _UngatedIndex.build(entry.ungated)
         return index
 
     # -- what the service must fetch --------------------------------------------------------
@@ -351,7 +357,13 @@ class CompiledPolicy:
         if not gated:
             if not entry.ungated:
                 return None
-            return Pending(event, found, tuple(entry.ungated), entry.ungated_author_fields)
+            return Pending(
+                event,
+                found,
+                tuple(entry.ungated),
+                entry.ungated_author_fields,
+                entry.ungated_index,
+            )
         candidates: list[CompiledRule] = list(entry.ungated)
         for rules in gated:
             candidates.extend(rules)
@@ -371,10 +383,15 @@ class CompiledPolicy:
         scope = _Scope(self, event, pending.found)
         hits: list[RuleHit] = []
         shadow: list[RuleHit] = []
-        for rule in pending.candidates:
-            if not scope.gates_pass(rule):
+        candidates = pending.candidates
+        if pending.ungated is not None:
+            candidates = pending.ungated.select(scope)
+        for rule in candidates:
+            passed = scope.gates_pass(rule)
+            if not passed:
                 continue
-            if scope.execute(rule) is not True:
+            decided = passed is _DECIDED and rule.condition.gates_only
+            if not decided and scope.execute(rule) is not True:
                 continue
             hit = scope.hit(rule)
             (shadow if rule.spec.mode is Mode.SHADOW else hits).append(hit)
@@ -465,16 +482,23 @@ def example_event(example: Example, kind: EventKind) -> PolicyEvent:
     )
 
 
+_DECIDED = object()
+
+
 class _Scope:
     """One event being decided: the values rules read, built lazily and at most once."""
 
-    __slots__ = ("_event", "_found", "_policy", "_roots")
+    __slots__ = ("_contexts", "_described", "_event", "_found", "_policy", "_roots")
 
     def __init__(self, policy: CompiledPolicy, event: PolicyEvent, found: dict[str, list[Any]]):
         self._policy = policy
         self._event = event
         self._found = found
         self._roots: dict[str, dict[str, Any]] = {}
+        # Rules that read the same variables share one CEL context, and rules that cite the
+        # same signal share its description: a hit on a list many rules read is paid once.
+        self._contexts: dict[tuple[str, Any], cel.Context] = {}
+        self._described: dict[str, list[dict[str, Any]]] = {}
 
     def root(self, name: str) -> dict[str, Any]:
         """``event``, ``author`` or ``content`` as plain values (no defaults filled in)."""
@@ -496,7 +520,9 @@ class _Scope:
             self._roots[name] = value
         return value
 
-    def gates_pass(self, rule: CompiledRule) -> bool:
+    def gates_pass(self, rule: CompiledRule) -> bool | object:
+        """False when a gate fails; ``_DECIDED`` when every gate could be tested (then a
+        gates-only condition is true); True when some gate had to be left to the program."""
         found = self._found
         for gate in rule.condition.signal_gates:
             if not any(
@@ -504,17 +530,29 @@ class _Scope:
                 for signal in gate.signals
             ):
                 return False
+        decided = True
         for numeric in rule.condition.numeric_gates:
-            actual = self.root(numeric.root).get(numeric.field)
-            # Absent: the CEL default applies; let the program decide.
-            if actual is not None and not numeric.compare(actual, numeric.value):
+            actual = self.number(numeric.root, numeric.field)
+            if isinstance(actual, bool) or not isinstance(actual, int | float):
+                decided = False  # not a number: the program decides (and may raise)
+                continue
+            if not numeric.compare(actual, numeric.value):
                 return False
-        return True
+        return _DECIDED if decided else True
+
+    def number(self, root: str, name: str) -> Any:
+        """A field as the CEL program sees it (its declared default when absent)."""
+        actual = self.root(root).get(name)
+        return VARIABLES[root].get(name) if actual is None else actual
 
     def execute(self, rule: CompiledRule) -> Any:
-        context = cel.Context()
-        for root, wanted in rule.plan:
-            context.add_variable(root, self._value(rule, root, wanted))
+        key = (rule.pack_id, rule.plan)
+        context = self._contexts.get(key)
+        if context is None:
+            context = cel.Context()
+            for root, wanted in rule.plan:
+                context.add_variable(root, self._value(rule, root, wanted))
+            self._contexts[key] = context
         try:
             return rule.condition.program.execute(context)
         except Exception:  # a runtime error in a checked rule: it does not fire
@@ -569,14 +607,87 @@ class _Scope:
         signals: list[dict[str, Any]] = []
         for signal in sorted(rule.condition.signals):
             qualified = _qualified(rule.pack_id, signal)
-            spec = self._policy._signal_specs.get(qualified)
-            for item in self._found.get(qualified, ()):
-                signals.append(_describe(signal, spec, item))
+            described = self._described.get(qualified)
+            if described is None:
+                spec = self._policy._signal_specs.get(qualified)
+                described = [
+                    _describe(signal, spec, item) for item in self._found.get(qualified, ())
+                ]
+                self._described[qualified] = described
+            signals.extend(described)
         facts: dict[str, Any] = {}
         for root in ("author", "event", "content"):
             for name in sorted(rule.condition.fields(root)):
                 facts[f"{root}.{name}"] = self.root(root).get(name, VARIABLES[root].get(name))
         return {"condition": rule.spec.when, "signals": signals, "facts": facts}
+
+
+@dataclass(frozen=True, slots=True)
+class _ThresholdGroup:
+    """Ungated rules whose first gate is ``root.field > N`` (or ``>=``), by threshold."""
+
+    root: str
+    field: str
+    thresholds: tuple[float, ...]
+    rules: tuple[CompiledRule, ...]
+    strict: tuple[bool, ...]
+
+    def passing(self, value: Any) -> list[CompiledRule]:
+        if not isinstance(value, int | float):
+            return list(self.rules)  # not a number: let each rule's program decide
+        # Every rule with threshold < value passes; == value passes when not strict.
+        end = bisect_right(self.thresholds, value)
+        chosen = list(self.rules[:end])
+        index = end - 1
+        while index >= 0 and self.thresholds[index] == value:
+            if self.strict[index]:
+                chosen.remove(self.rules[index])
+            index -= 1
+        return chosen
+
+
+@dataclass(frozen=True, slots=True)
+class _UngatedIndex:
+    """The rules of a kind that have no signal gate (rate limits and the like), so that
+    choosing the ones whose threshold an event passes costs a lookup per field, not a gate
+    check per rule."""
+
+    groups: tuple[_ThresholdGroup, ...]
+    rest: tuple[CompiledRule, ...]
+
+    @classmethod
+    def build(cls, rules: Sequence[CompiledRule]) -> _UngatedIndex:
+        grouped: dict[tuple[str, str], list[tuple[float, bool, CompiledRule]]] = {}
+        rest: list[CompiledRule] = []
+        for rule in rules:
+            gates = rule.condition.numeric_gates
+            gate = gates[0] if gates else None
+            op = getattr(gate, "op", None)
+            if gate is None or op not in {">", ">="}:
+                rest.append(rule)
+                continue
+            grouped.setdefault((gate.root, gate.field), []).append((gate.value, op == ">", rule))
+        groups = []
+        for (root, name), items in grouped.items():
+            items.sort(key=lambda item: item[0])
+            groups.append(
+                _ThresholdGroup(
+                    root,
+                    name,
+                    tuple(item[0] for item in items),
+                    tuple(item[2] for item in items),
+                    tuple(item[1] for item in items),
+                )
+            )
+        return cls(tuple(groups), tuple(rest))
+
+    def select(self, scope: _Scope) -> tuple[CompiledRule, ...]:
+        chosen: list[CompiledRule] = list(self.rest)
+        for group in self.groups:
+            chosen.extend(group.passing(scope.number(group.root, group.field)))
+        if len(chosen) > 1:
+            chosen.sort(key=lambda rule: rule.order)
+        return tuple(chosen)
 
 
 def _plan(condition: CheckedCondition) -> tuple[tuple[str, tuple[str, ...] | None], ...]:
