@@ -124,6 +124,10 @@ class _KindIndex:
     author_fields: set[str] = field(default_factory=set)
     ungated_author_fields: frozenset[str] = frozenset()
     ungated_index: _UngatedIndex | None = None
+    # What the matchers are asked for: None when this kind reads every list of the type
+    # (the matcher then skips filtering), else the names.
+    keyword_filter: frozenset[str] | None = None
+    regex_filter: frozenset[str] | None = None
 
     def add_signals(self, rule: CompiledRule) -> None:
         """Remember which signals a rule of this kind reads: only those are computed."""
@@ -301,6 +305,19 @@ class CompiledPolicy:
                 name for rule in entry.ungated for name in rule.author_fields
             )
             entry.ungated_index = _UngatedIndex.build(entry.ungated)
+            everything = self.keywords.list_names
+            entry.keyword_filter = (
+                None if entry.keyword_lists >= everything else frozenset(entry.keyword_lists)
+            )
+            all_sets = {
+                _qualified(p.id, f"regex.{s.name}")
+                for p in self.packs
+                for s in p.signals
+                if s.type == "regex"
+            }
+            entry.regex_filter = (
+                None if entry.regex_sets >= all_sets else frozenset(entry.regex_sets)
+            )
         return index
 
     # -- what the service must fetch --------------------------------------------------------
@@ -428,10 +445,10 @@ class CompiledPolicy:
         self, text: str, field_name: str, entry: _KindIndex, found: dict[str, list[Any]]
     ) -> None:
         if entry.keyword_lists:
-            for hit in self.keywords.match(text, lists=entry.keyword_lists, field=field_name):
+            for hit in self.keywords.match(text, lists=entry.keyword_filter, field=field_name):
                 found.setdefault(hit.list_name, []).append(hit)
         if entry.regex_sets:
-            for regex_hit in self.regexes.match(text, sets=entry.regex_sets):
+            for regex_hit in self.regexes.match(text, sets=entry.regex_filter):
                 found.setdefault(regex_hit.set_name, []).append(regex_hit)
         if entry.pii:
             for pii_hit in detect_pii(text, entry.pii):
