@@ -97,3 +97,23 @@ def test_policy_check_accepts_the_default_packs_and_refuses_a_broken_one(tmp_pat
     code, output = invoke("policy", "check", str(broken))
     assert code == 2
     assert "ops.toml:12: ops.offplatform: action must be one of" in output
+
+
+def test_bad_events_lines_and_missing_files_are_named(tmp_path: Path) -> None:
+    pack_file, events = write(tmp_path)
+    for content, expected in [
+        ("not json\n", "line 1: not JSON"),
+        ("# a comment\n\n[1, 2]\n", "line 3: each line must be a JSON object"),
+        ('{"kind": "telegram"}\n', "line 1: unknown kind 'telegram'"),
+        ('{"text": "x", "author": 5}\n', "line 1: author, event, content, fields are objects"),
+    ]:
+        events.write_text(content, "utf-8")
+        code, output = invoke("policy", "test", str(pack_file), "--events", str(events))
+        assert code == 2
+        assert expected in output
+    code, output = invoke("policy", "test", str(tmp_path / "nope.toml"), "--events", str(events))
+    assert code == 2
+    assert "nope.toml" in output
+    code, output = invoke("policy", "check", str(tmp_path / "nope.toml"))
+    assert code == 2
+    assert "nope.toml" in output

@@ -271,9 +271,11 @@ def parse_pack(
             )
         title = str(header.get("title", pack_id))
         description = str(header.get("description", ""))
-        if "version" in header and not isinstance(header["version"], int):
+        declared_version = header.get("version", 0)
+        if not isinstance(declared_version, int) or isinstance(declared_version, bool):
             problems.append(Problem(lines.of("pack", "version"), "pack.version is an integer"))
-        version = version or int(header.get("version", 0) or 0)
+            declared_version = 0
+        version = version or declared_version
     resolver = _ListFiles(base_dir, files)
     signals = _parse_signals(document.get("lists", {}), lines, resolver, problems)
     rules = _parse_rules(document.get("rules", []), lines, problems)
