@@ -29,7 +29,7 @@ class Flaky(Shouting):
     name = "flaky"
 
     def classify(self, text: str) -> ClassifierResult:
-        return ClassifierResult(random.random(), "?")  # noqa: S311
+        return ClassifierResult(random.random(), "?")
 
 
 class OutOfRange(Shouting):

@@ -90,7 +90,10 @@ when = "author.messages_per_minute > 35"
 action = "block"
 policy = "p#8"
 reason = { en = "very fast", zh = "非常快" }
-examples = { match = [{ text = "x", author = { messages_per_minute = 36 } }], no_match = [{ text = "x", author = { messages_per_minute = 35 } }] }
+
+[rules.examples]
+match = [{ text = "x", author = { messages_per_minute = 36 } }]
+no_match = [{ text = "x", author = { messages_per_minute = 35 } }]
 
 [[rules]]
 id = "t.hops"
@@ -100,7 +103,9 @@ action = "friction"
 label = "forwarded"
 policy = "p#5"
 reason = { en = "forwarded", zh = "转发" }
-examples = { match = [{ text = "hi", event = { hops = 3 } }, { text = "刷单", event = { hops = 2 } }] }
+
+[rules.examples]
+match = [{ text = "hi", event = { hops = 3 } }, { text = "刷单", event = { hops = 2 } }]
 
 [[rules]]
 id = "t.not_new"
@@ -109,7 +114,9 @@ when = "!(author.account_age_days < 365) && text.size() > 30"
 action = "reduce_reach"
 policy = "p#6"
 reason = { en = "long text by an old account", zh = "老账号长文" }
-examples = { match = [{ text = "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", author = { account_age_days = 400 } }] }
+
+[rules.examples]
+match = [{ text = "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", author = { account_age_days = 400 } }]
 """
 
 

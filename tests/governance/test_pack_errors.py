@@ -145,8 +145,11 @@ def test_a_damaged_pack_is_refused_cleanly_or_loads(data: st.DataObject, cuts: l
         else:
             lines[index] = lines[index][: len(lines[index]) // 2]
     source = "\n".join(lines) + "\n"
+    problems: tuple[object, ...] = ()
     try:
         CompiledPolicy([parse_pack(source, source_name="demo.toml")])
     except PackError as error:
-        assert error.problems
-        assert all(problem.message for problem in error.problems)
+        problems = error.problems
+        messages = [problem.message for problem in error.problems]
+        assert problems
+        assert all(messages)

@@ -29,14 +29,24 @@ label = "offplatform_contact"
 severity = "low"
 policy = "guidelines#spam"
 reason = { en = "Asks to move to another app.", zh = "要求转到其他应用。" }
-examples = { match = [{ text = "加微信 abc", author = { account_age_days = 1 } }], no_match = ["hello"] }
+
+[rules.examples]
+match = [{ text = "加微信 abc", author = { account_age_days = 1 } }]
+no_match = ["hello"]
+"""
+EXAMPLES = """
+[rules.examples]
+match = [{ text = "加微信 abc", author = { account_age_days = 1 } }]
+no_match = ["hello"]
 """
 
 
 def refused(source: str, *, base_dir: Path | None = None) -> PackError:
+    def load() -> None:
+        CompiledPolicy([parse_pack(source, source_name="demo.toml", base_dir=base_dir)])
+
     with pytest.raises(PackError) as caught:
-        pack = parse_pack(source, source_name="demo.toml", base_dir=base_dir)
-        CompiledPolicy([pack])
+        load()
     return caught.value
 
 
@@ -115,8 +125,7 @@ def test_conditions_are_checked_before_they_run(when: str, expected: str) -> Non
 
 def test_a_pack_whose_examples_fail_is_refused() -> None:
     source = GOOD.replace('no_match = ["hello"]', 'no_match = ["加微信 吧"]').replace(
-        'examples = { match = [{ text = "加微信 abc", author = { account_age_days = 1 } }]',
-        'examples = { match = [{ text = "加微信 abc", author = { account_age_days = 30 } }]',
+        "account_age_days = 1 } }]", "account_age_days = 30 } }]"
     )
     messages = [message for _, message in problem_lines(refused(source))]
     assert any("must match but does not" in m and "加微信 abc" in m for m in messages)
@@ -125,13 +134,11 @@ def test_a_pack_whose_examples_fail_is_refused() -> None:
 
 
 def test_reasons_in_both_languages_policy_clause_and_an_example_are_required() -> None:
+    reason = 'reason = { en = "Asks to move to another app.", zh = "要求转到其他应用。" }'
     source = (
-        GOOD.replace('reason = { en = "Asks to move to another app.", zh = "要求转到其他应用。" }', 'reason = { en = "Why." }')
+        GOOD.replace(reason, 'reason = { en = "Why." }')
         .replace('policy = "guidelines#spam"\n', "")
-        .replace(
-            'examples = { match = [{ text = "加微信 abc", author = { account_age_days = 1 } }], no_match = ["hello"] }\n',
-            "",
-        )
+        .replace(EXAMPLES, "")
     )
     messages = " | ".join(message for _, message in problem_lines(refused(source)))
     assert "reason = { en" in messages
