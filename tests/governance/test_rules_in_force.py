@@ -368,3 +368,39 @@ async def test_the_policy_directory_is_loaded_and_admin_edits_are_written_back(
     [error] = await governance.load_policy()
     assert error.problems[0].line == 21
     assert governance.loaded["ops"].row.version == 3
+
+
+async def test_console_errors_are_typed_and_versions_are_readable(
+    services: Services, make_client: ClientFactory
+) -> None:
+    root = await admin(services, make_client)
+    await root.put_policy_pack("ops", SHADOW_PACK, note="first")
+    first = await root.policy_pack("ops", version=1)
+    assert (first["version"], first["source"], first["note"]) == (1, SHADOW_PACK, "first")
+    valid = await root.check_policy_pack(SHADOW_PACK)
+    assert (valid["valid"], valid["pack_id"], valid["rules"], valid["lists"]) == (
+        True,
+        "ops",
+        2,
+        1,
+    )
+    for call, code in [
+        (root.policy_pack_history("nope"), "pack_not_found"),
+        (root.policy_pack("ops", version=9), "pack_not_found"),
+        (root.set_policy_pack_enabled("nope", False), "pack_not_found"),
+        (root.policy_decision("01ARZ3NDEKTSV4RRFFQ69G5FAV"), "decision_not_found"),
+        (root.put_policy_pack("other", SHADOW_PACK), "pack_refused"),
+        (
+            root._admin("GET", "/admin/policy/content/message/01ARZ3NDEKTSV4RRFFQ69G5FAV/reach"),
+            "content_not_tracked",
+        ),
+        (
+            root._admin(
+                "POST", "/admin/policy/content/wallet/x/correction", json={"text": "correction"}
+            ),
+            "content_not_tracked",
+        ),
+    ]:
+        with pytest.raises(ApiError) as caught:
+            await call
+        assert caught.value.code == code
