@@ -71,9 +71,8 @@ class FactNeeds:
     counter_reads: frozenset[str] = frozenset()  # names in COUNTER_FIELDS read by rules
     counter_increments: frozenset[str] = frozenset()  # names this kind increments
 
-    @property
-    def any(self) -> bool:
-        return bool(self.author_fields or self.counter_reads or self.counter_increments)
+
+_NO_NEEDS = FactNeeds()
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +179,7 @@ class CompiledPolicy:
         if problems:
             raise _first_error(self.packs, problems)
         self._index = self._build_index()
+        self._compute_needs()
         if check_examples:
             for pack in self.packs:
                 self._check_examples(pack, problems)
@@ -323,35 +323,39 @@ class CompiledPolicy:
     # -- what the service must fetch --------------------------------------------------------
 
     def needs(self, kind: EventKind) -> FactNeeds:
-        entry = self._index.get(kind)
-        increments = frozenset(
-            name for name in self.counters_read() if kind.value in COUNTER_FIELDS[name].counts
-        )
-        if entry is None:
-            return FactNeeds(counter_increments=increments)
-        reads = frozenset(name for name in entry.author_fields if name in COUNTER_FIELDS)
-        return FactNeeds(
-            author_fields=frozenset(entry.author_fields - set(COUNTER_FIELDS)),
-            counter_reads=reads,
-            counter_increments=increments,
-        )
+        """What the service must fetch for this kind (computed once per compile: it is
+        asked for every event)."""
+        return self._needs.get(kind) or self._no_needs.get(kind) or _NO_NEEDS
 
-    def counters_read(self) -> frozenset[str]:
-        """Every counter any loaded rule reads: only these are counted at all."""
-        return frozenset(
+    def _compute_needs(self) -> None:
+        counted = frozenset(
             name
             for rule in self.rules
             for name in rule.condition.fields("author")
             if name in COUNTER_FIELDS
         )
+        self._needs: dict[EventKind, FactNeeds] = {}
+        self._no_needs: dict[EventKind, FactNeeds] = {}
+        for kind in EventKind:
+            increments = frozenset(
+                name for name in counted if kind.value in COUNTER_FIELDS[name].counts
+            )
+            entry = self._index.get(kind)
+            if entry is None:
+                if increments:
+                    self._no_needs[kind] = FactNeeds(counter_increments=increments)
+                continue
+            self._needs[kind] = FactNeeds(
+                author_fields=frozenset(entry.author_fields - set(COUNTER_FIELDS)),
+                counter_reads=frozenset(
+                    name for name in entry.author_fields if name in COUNTER_FIELDS
+                ),
+                counter_increments=increments,
+            )
 
     def reads_images(self, kind: EventKind) -> bool:
         entry = self._index.get(kind)
         return entry is not None and bool(entry.hash_lists)
-
-    @property
-    def event_kinds(self) -> frozenset[EventKind]:
-        return frozenset(self._index)
 
     # -- deciding ---------------------------------------------------------------------------
 
@@ -781,12 +785,6 @@ def _first_error(packs: Sequence[Pack], problems: Mapping[str, list[Problem]]) -
     return PackError(name, found)
 
 
-def compile_policy(
-    packs: Sequence[Pack], *, classifiers: Sequence[Classifier] = ()
-) -> CompiledPolicy:
-    return CompiledPolicy(packs, classifiers=classifiers)
-
-
 __all__ = [
     "PII_KINDS",
     "Classifier",
@@ -794,6 +792,5 @@ __all__ = [
     "CompiledPolicy",
     "FactNeeds",
     "ImageHashes",
-    "compile_policy",
     "example_event",
 ]

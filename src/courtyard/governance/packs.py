@@ -241,7 +241,7 @@ def parse_pack(
     version: int = 0,
 ) -> Pack:
     """Read and check a pack's structure; CEL conditions and examples are checked when the
-    pack is compiled (``engine.compile_policy``), which needs the signals built."""
+    pack is compiled (``engine.CompiledPolicy``), which needs the signals built."""
     try:
         document = tomllib.loads(source)
     except tomllib.TOMLDecodeError as error:

@@ -181,10 +181,7 @@ class GovernanceService:
             if event.actor_id:
                 for name in pending.counter_reads:
                     author[name] = int(counted.get(_counter_read(event.actor_id, name).name, 0))
-            missing = pending.author_fields - set(author) - set(event.facts.get("author", {}))
-            if missing and event.actor_id and self.author_facts is not None:
-                author.update(await self._facts_of(event.actor_id))
-            decision = compiled.finish(pending, author)
+            decision = compiled.finish(pending, await self._with_facts(event, pending, author))
             if decision.recorded:
                 decision = await self._record(tx.conn, event, decision)
             decisions.append(decision)
@@ -242,10 +239,7 @@ class GovernanceService:
             author.update(await self._count(event, increments, reads, conn))
         if pending is None:
             return Decision.allow()
-        missing = pending.author_fields - set(author) - set(event.facts.get("author", {}))
-        if missing and event.actor_id and self.author_facts is not None:
-            author.update(await self._facts_of(event.actor_id))
-        return compiled.finish(pending, author)
+        return compiled.finish(pending, await self._with_facts(event, pending, author))
 
     async def _count(
         self,
@@ -261,6 +255,16 @@ class GovernanceService:
             _counter_ops(event, increments), list(wanted.values()), now=self._clock.now(), conn=conn
         )
         return {name: int(values.get(read.name, 0)) for name, read in wanted.items()}
+
+    async def _with_facts(
+        self, event: PolicyEvent, pending: Pending, author: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The counters already read, plus the account facts a candidate rule reads and the
+        event does not carry."""
+        missing = pending.author_fields - set(author) - set(event.facts.get("author", {}))
+        if missing and event.actor_id and self.author_facts is not None:
+            author.update(await self._facts_of(event.actor_id))
+        return author
 
     async def _facts_of(self, account_id: str) -> dict[str, Any]:
         """Account facts for rules (age, state), cached briefly: they change rarely and
