@@ -3,7 +3,7 @@ audit log."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -35,8 +35,10 @@ from sqlalchemy import distinct as distinct_
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from courtyard.core import json
 from courtyard.core.db import Conn, JSONDocument, UTCDateTime, insert_ignoring_duplicates, metadata
 from courtyard.core.ids import new_id
+from courtyard.governance import audit
 
 policy_decisions = Table(
     "policy_decisions",
@@ -172,8 +174,23 @@ audit_log = Table(
     Column("before", JSONDocument, nullable=True),
     Column("after", JSONDocument, nullable=True),
     Column("note", Text, nullable=True),
+    # The hash chain (governance/audit.py): gap-free position, previous entry's hash, own hash.
+    Column("seq", BigInteger, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    UniqueConstraint("seq", name="uq_audit_log_seq"),
     Index("ix_audit_log_target", "target_type", "target_id", "at"),
     Index("ix_audit_log_actor", "actor_id", "at"),
+)
+
+# The chain's head: one row (id=1), locked by each append until its transaction commits, so
+# appends from every node form one line.
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
 )
 
 
@@ -433,21 +450,73 @@ async def insert_audit(
     after: dict[str, Any] | None = None,
     note: str | None = None,
 ) -> str:
-    audit_id = new_id()
+    """Append an entry to the hash chain; the head stays locked until the caller commits."""
+    head = await _lock_audit_head(conn)
+    entry: dict[str, Any] = {
+        "seq": head.seq + 1,
+        "id": new_id(),
+        "at": at,
+        "actor_id": actor_id,
+        "tag": tag,
+        "target_type": target_type,
+        "target_id": target_id,
+        # Hash what will be read back: the documents as the JSON column stores them.
+        "before": None if before is None else json.loads(json.dumps(before)),
+        "after": None if after is None else json.loads(json.dumps(after)),
+        "note": note,
+        "prev_hash": head.hash,
+    }
+    entry["hash"] = audit.entry_hash(entry)
+    await conn.execute(insert(audit_log).values(**entry))
     await conn.execute(
-        insert(audit_log).values(
-            id=audit_id,
-            at=at,
-            actor_id=actor_id,
-            tag=tag,
-            target_type=target_type,
-            target_id=target_id,
-            before=before,
-            after=after,
-            note=note,
-        )
+        update(audit_head).where(audit_head.c.id == 1).values(seq=entry["seq"], hash=entry["hash"])
     )
-    return audit_id
+    return str(entry["id"])
+
+
+async def _lock_audit_head(conn: Conn) -> audit.Head:
+    """Read the chain head, row-locked on PostgreSQL (``FOR UPDATE``, held to commit) so
+    concurrent appends queue; a SQLite write transaction already excludes other writers."""
+    query = select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    row = (await conn.execute(query)).first()
+    if row is None:
+        # No head yet (a schema built without the migrations): start it from the last entry.
+        last = (
+            await conn.execute(
+                select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
+            )
+        ).first()
+        seed = audit.Head(last.seq, last.hash) if last else audit.Head(0, audit.GENESIS_HASH)
+        await conn.execute(
+            insert_ignoring_duplicates(conn, audit_head).values(id=1, seq=seed.seq, hash=seed.hash)
+        )
+        row = (await conn.execute(query)).one()
+    return audit.Head(int(row.seq), str(row.hash))
+
+
+async def get_audit_head(conn: Conn) -> audit.Head | None:
+    row = (
+        await conn.execute(select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1))
+    ).first()
+    return audit.Head(int(row.seq), str(row.hash)) if row else None
+
+
+async def iter_audit_chain(
+    conn: Conn, *, batch_size: int = 5_000
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """The whole audit log in seq order, a batch at a time (keyset pages on seq)."""
+    after_seq: int | None = None
+    while True:
+        query = select(audit_log).order_by(audit_log.c.seq).limit(batch_size)
+        if after_seq is not None:
+            query = query.where(audit_log.c.seq > after_seq)
+        batch = [dict(row._mapping) for row in await conn.execute(query)]
+        if not batch:
+            return
+        yield batch
+        after_seq = int(batch[-1]["seq"])
 
 
 async def list_audit_for_target(
@@ -456,7 +525,7 @@ async def list_audit_for_target(
     rows = await conn.execute(
         select(audit_log)
         .where(audit_log.c.target_type == target_type, audit_log.c.target_id == target_id)
-        .order_by(audit_log.c.at, audit_log.c.id)
+        .order_by(audit_log.c.seq)
         .limit(limit)
     )
     return [dict(row._mapping) for row in rows]
