@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from courtyard.accounts.service import AccountsService, LocalDevelopmentVerifier
+from courtyard.chats.moderation import MessageModeration
 from courtyard.chats.service import ChatsService
 from courtyard.contacts.service import ContactsService
 from courtyard.core.bus import Bus, InProcessBus, RedisBus
@@ -22,6 +23,7 @@ from courtyard.core.db import Database
 from courtyard.core.media import LocalMediaStore, MediaStore
 from courtyard.core.migrate import ensure_schema
 from courtyard.governance.counters import Counters, build_counters
+from courtyard.governance.due_process import DueProcessService, DueProcessSettings
 from courtyard.governance.service import GovernanceService
 from courtyard.governance.virality import ViralityService, ViralityThresholds
 from courtyard.realtime.service import RealtimeService
@@ -42,6 +44,7 @@ class Services:
     accounts: AccountsService
     contacts: ContactsService
     chats: ChatsService
+    due_process: DueProcessService
 
 
 @asynccontextmanager
@@ -104,6 +107,12 @@ async def build_services(
             media=media,
             virality=virality,
         )
+        due_process = DueProcessService(
+            db, clock, realtime, governance, DueProcessSettings.from_settings(settings)
+        )
+        chats.due_process = due_process
+        due_process.content["message"] = MessageModeration(chats)
+        virality.on_escalate = due_process.escalate_in
         governance.author_facts = accounts.author_facts
         await governance.start(bus)
         for frame_type in ("send", "typing", "read"):
@@ -121,6 +130,7 @@ async def build_services(
             accounts=accounts,
             contacts=contacts,
             chats=chats,
+            due_process=due_process,
         )
     finally:
         if governance is not None:

@@ -4,6 +4,7 @@ from courtyard.accounts import store as accounts_store
 from courtyard.chats import store as chats_store
 from courtyard.contacts import store as contacts_store
 from courtyard.core import store as core_store
+from courtyard.governance import due_process_store
 from courtyard.governance import store as governance_store
 from courtyard.realtime import store as realtime_store
 
@@ -12,6 +13,7 @@ __all__ = [
     "chats_store",
     "contacts_store",
     "core_store",
+    "due_process_store",
     "governance_store",
     "realtime_store",
 ]

@@ -13,6 +13,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from courtyard.core.errors import Conflict, InvalidInput, Unauthenticated
 from courtyard.core.text import MultiLineText, SingleLineText
+from courtyard.governance.ladder import Bound
 from courtyard.governance.model import AccountState, Standing
 
 HANDLE_PATTERN = re.compile(r"^[a-z][a-z0-9_]{2,31}$")
@@ -78,10 +79,11 @@ class Account:
     locale: str | None
     created_at: datetime
     roles: frozenset[OperatorRole]
+    bounds: tuple[Bound, ...] = ()
 
     @property
     def standing(self) -> Standing:
-        return Standing(self.id, self.state, self.state_until)
+        return Standing(self.id, self.state, self.state_until, self.bounds)
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Row
 
 from courtyard.accounts.model import Account, OperatorRole, VerificationLevel
-from courtyard.core.db import Conn, UTCDateTime, insert_ignoring_duplicates, metadata
+from courtyard.core.db import Conn, JSONDocument, UTCDateTime, insert_ignoring_duplicates, metadata
+from courtyard.governance.ladder import bounds_from_json
 from courtyard.governance.model import AccountState
 
 accounts = Table(
@@ -41,6 +42,9 @@ accounts = Table(
     Column("password_hash", String(255), nullable=False),
     Column("state", String(16), nullable=False, default=AccountState.ACTIVE.value),
     Column("state_until", UTCDateTime(), nullable=True),
+    # The enforcement ladder's bounds in force (governance.ladder.Bound as JSON): capabilities
+    # are computed from them at the moment of each check; ``state`` is only the headline.
+    Column("enforcement", JSONDocument, nullable=True),
     Column("verification_level", String(16), nullable=False, default="none"),
     Column("totp_secret", String(64), nullable=True),
     Column("totp_pending_secret", String(64), nullable=True),
@@ -124,6 +128,7 @@ def _account(row: Row[Any], roles: Sequence[str]) -> Account:
         avatar_key=m["avatar_key"],
         state=AccountState(m["state"]),
         state_until=m["state_until"],
+        bounds=bounds_from_json(m["enforcement"]),
         verification_level=VerificationLevel(m["verification_level"]),
         two_factor_enabled=m["totp_secret"] is not None,
         locale=m["locale"],
@@ -522,3 +527,10 @@ async def complete_challenge(conn: Conn, challenge_id: str) -> bool:
         .values(completed=True)
     )
     return bool(result.rowcount)
+
+
+async def operator_ids(conn: Conn, role: str) -> list[str]:
+    rows = await conn.execute(
+        select(account_roles.c.account_id).where(account_roles.c.role == role)
+    )
+    return sorted(r[0] for r in rows)

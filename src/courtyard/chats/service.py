@@ -21,7 +21,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from courtyard.accounts.model import Account, Actor
 from courtyard.accounts.service import AccountsService
@@ -116,6 +116,9 @@ from courtyard.governance.model import (
 )
 from courtyard.governance.service import GovernanceService, blocked
 from courtyard.governance.virality import ViralityService
+
+if TYPE_CHECKING:
+    from courtyard.governance.due_process import DueProcessService
 from courtyard.realtime.model import EventDraft
 from courtyard.realtime.service import RealtimeService
 
@@ -166,6 +169,8 @@ class SendRequest:
     hops: int = 0
     forwarded_from: str | None = None  # the message this one forwards
     origin_id: str | None = None  # the original of a forwarded copy
+    # Withheld content a reviewer released: already decided, delivered under this id.
+    released_id: str | None = None
 
 
 _Accepted = tuple[int, SendRequest, Message, Mentions, list[dict[str, Any]]]
@@ -242,6 +247,8 @@ class ChatsService:
         self._sends: GroupCommitter[SendRequest, dict[str, Any]] = GroupCommitter(
             self._write_sends, max_batch=settings.chat_batch_max
         )
+        # Set by the container: where held and blocked messages are kept with their notice.
+        self.due_process: DueProcessService | None = None
 
     @property
     def group_settings(self) -> ConversationSettings:
@@ -811,13 +818,17 @@ class ChatsService:
                 except CourtyardError as exc:
                     results[index] = exc
             # One decision pass for the batch: the counters rules read cost one round trip.
-            decisions = await self._governance.decide_many_in(
-                tx, [check.event for _, check in checked]
-            )
+            # Released content was decided by a reviewer and is not decided again.
+            undecided = [check.event for index, check in checked if not batch[index].released_id]
+            decided = iter(await self._governance.decide_many_in(tx, undecided))
+            decisions = [
+                Decision.allow() if batch[index].released_id else next(decided)
+                for index, _ in checked
+            ]
             accepted: list[_Accepted] = []
             for (index, check), decision in zip(checked, decisions, strict=True):
                 if decision.verdict in {Verdict.BLOCK, Verdict.HOLD}:
-                    results[index] = blocked(decision)
+                    results[index] = await self._withhold(tx, batch[index], check, decision)
                     continue
                 message = await self._accept_send(tx, batch[index], check, decision, now, contexts)
                 accepted.append((index, batch[index], message, check.mentions, check.shown))
@@ -858,21 +869,28 @@ class ChatsService:
         context = contexts.get((request.conversation_id, request.sender_id))
         if context is None:
             raise conversation_not_found()
-        standing = Standing(request.sender_id, context.sender_state, context.sender_state_until)
+        standing = Standing(
+            request.sender_id,
+            context.sender_state,
+            context.sender_state_until,
+            context.sender_bounds,
+        )
         capabilities = self._governance.capabilities(standing)
-        capabilities.require(Capability.SEND)
-        if request.hops:
-            capabilities.require(Capability.FORWARD)
+        released = request.released_id is not None
+        if not released:  # a released message was sent when the sender could send it
+            capabilities.require(Capability.SEND)
+            if request.hops:
+                capabilities.require(Capability.FORWARD)
         if context.dissolved:
             raise ConversationDissolved
-        if context.muted_until is not None and now < context.muted_until:
+        if not released and context.muted_until is not None and now < context.muted_until:
             raise MemberMuted(context.muted_until)
         text = request.text  # checked and normalised before it joined the batch
         mentions = Mentions()
         if context.kind is ConversationKind.DIRECT:
             if context.blocked:
                 raise RecipientUnavailable
-            if not context.recipient_friends_sender:
+            if not context.recipient_friends_sender and not released:
                 capabilities.require(Capability.MESSAGE_NON_FRIENDS)
         elif "@" in text:
             mentions = await self._mentions(conn, request.conversation_id, text)
@@ -882,7 +900,7 @@ class ChatsService:
             if replied is None or replied.message.conversation_id != request.conversation_id:
                 raise message_not_found()
         shown = _attachments_for(request, files)
-        message_id = new_id()
+        message_id = request.released_id or new_id()
         event = PolicyEvent(
             EventKind.MESSAGE,
             actor_id=request.sender_id,
@@ -898,6 +916,36 @@ class ChatsService:
             },
         )
         return _Checked(message_id, event, mentions, shown)
+
+    async def _withhold(
+        self, tx: Tx, request: SendRequest, check: _Checked, decision: Decision
+    ) -> BaseException:
+        """A held or blocked send is kept for its author with a notice that says why (never a
+        silent drop); the sender gets the typed error with the notice's id. A retry with the
+        same client id returns the same notice."""
+        error = blocked(decision)
+        if self.due_process is None:
+            return error
+        statement_id, withheld_id = await self.due_process.withhold_once(
+            tx,
+            decision=decision,
+            content_type="message",
+            content_id=check.message_id,
+            author_id=request.sender_id,
+            conversation_id=request.conversation_id,
+            client_id=request.client_id,
+            text=request.text,
+            body={
+                "text": request.text,
+                "reply_to_id": request.reply_to_id,
+                "attachment_ids": list(request.attachment_ids),
+                "hops": request.hops,
+                "origin_id": request.origin_id,
+                "forwarded_from": request.forwarded_from,
+            },
+        )
+        error.details.update(statement_id=statement_id, withheld_id=withheld_id)
+        return error
 
     async def _accept_send(
         self,

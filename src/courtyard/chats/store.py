@@ -54,6 +54,7 @@ from courtyard.chats.model import (
 from courtyard.contacts.store import contact_blocks as blocks
 from courtyard.contacts.store import friendships
 from courtyard.core.db import Conn, JSONDocument, UTCDateTime, insert_ignoring_duplicates, metadata
+from courtyard.governance.ladder import Bound, bounds_from_json
 from courtyard.governance.model import AccountState
 
 conversations = Table(
@@ -234,6 +235,7 @@ class SendContext:
     # The sender's standing as stored now (a socket's actor may be up to a minute old).
     sender_state: AccountState
     sender_state_until: datetime | None
+    sender_bounds: tuple[Bound, ...]
     # Direct conversations only: the recipient still counts the sender as a friend; a block.
     recipient_friends_sender: bool
     blocked: bool
@@ -651,6 +653,7 @@ _SEND_CONTEXTS = (
         _sender.c.accepted,
         accounts.c.state,
         accounts.c.state_until,
+        accounts.c.enforcement,
         case((_is_direct, _recipient_friends), else_=false()).label("recipient_friends"),
         case((_is_direct, _blocked_either_way), else_=false()).label("blocked"),
     )
@@ -689,6 +692,7 @@ def _send_context(row: Row[Any]) -> SendContext:
         accepted=bool(row.accepted),
         sender_state=AccountState(row.state),
         sender_state_until=row.state_until,
+        sender_bounds=bounds_from_json(row.enforcement),
         recipient_friends_sender=bool(row.recipient_friends),
         blocked=bool(row.blocked),
     )

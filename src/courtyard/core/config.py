@@ -105,6 +105,24 @@ class Settings(BaseSettings):
     virality_views: int = Field(default=5000, ge=1)
     virality_shares: int = Field(default=500, ge=1)
 
+    # Due process (docs/policies.md, Due process). The ladder: STRIKES:MEASURE[:DURATION].
+    enforcement_ladder: str = (
+        "1:warning, 2:feature_limit:1d, 3:feature_limit:7d, 4:limited:7d, 5:suspended:30d"
+    )
+    strike_ttl_days: int = Field(default=90, ge=1)
+    # DSA Art. 20: complaints are open for at least six months after the notice.
+    appeal_window_days: int = Field(default=183, ge=183)
+    # A terminated account keeps its data export for this long.
+    export_window_days: int = Field(default=30, ge=1)
+    review_sla_hours: int = Field(default=24, ge=1)
+    appeal_sla_hours: int = Field(default=72, ge=1)
+    # A rule is flagged to admins when this share of decided appeals against it is reversed.
+    overturn_flag_rate: float = Field(default=0.3, gt=0, le=1)
+    overturn_flag_min_appeals: int = Field(default=5, ge=1)
+    # Manifestly unfounded reports within 30 days before a reporter's reports are limited.
+    unfounded_reports_limit: int = Field(default=3, ge=1)
+    report_limit_days: int = Field(default=7, ge=1)
+
     # HTTP
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     # Unset: secure cookies in production, plain cookies elsewhere (http://localhost works).

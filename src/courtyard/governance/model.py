@@ -9,12 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from courtyard.core.errors import CapabilityDenied
 from courtyard.core.text import MultiLineText, SingleLineText
+
+if TYPE_CHECKING:
+    from courtyard.governance.ladder import Bound
 
 
 class EventKind(StrEnum):
@@ -193,6 +196,7 @@ class Capability(StrEnum):
     WITHDRAW = "withdraw"
     EXPORT = "export"
     APPEAL = "appeal"
+    REPORT = "report"
 
 
 class AccountState(StrEnum):
@@ -217,6 +221,7 @@ _LIMITED = frozenset(
         Capability.WITHDRAW,
         Capability.EXPORT,
         Capability.APPEAL,
+        Capability.REPORT,
     }
 )
 _SUSPENDED = frozenset(
@@ -253,11 +258,13 @@ STATE_CAPABILITIES: dict[AccountState, frozenset[Capability]] = {
 
 @dataclass(frozen=True, slots=True)
 class Standing:
-    """What governance needs to know about an actor to compute capabilities."""
+    """What governance needs to know about an actor to compute capabilities: the account
+    row's state and the enforcement ladder's bounds in force (``ladder.Bound``)."""
 
     account_id: str
     state: AccountState
     state_until: datetime | None = None
+    bounds: tuple[Bound, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,8 +279,13 @@ class Capabilities:
     def require(self, capability: Capability) -> None:
         if capability not in self.granted:
             action = capability.value.replace("_", " ")
+            status = (
+                "has a feature limit in force"
+                if self.state is AccountState.ACTIVE
+                else f"is {self.state.value}"
+            )
             raise CapabilityDenied(
-                f"Your account is {self.state.value} and cannot {action} right now. "
+                f"Your account {status} and cannot {action} right now. "
                 "See your notices for why and how to appeal.",
                 details={"capability": capability.value, "account_state": self.state.value},
             )
@@ -285,25 +297,36 @@ TIMED_STATES = frozenset({AccountState.LIMITED, AccountState.SUSPENDED})
 
 
 def effective_state(standing: Standing, now: datetime | None) -> AccountState:
-    """The state that applies at ``now``: a timed restriction whose end has passed has lapsed."""
+    """The state that applies at ``now``: the strongest of the account row's state (a timed one
+    lapses when ``state_until`` passes) and the ladder's bounds active at ``now``."""
+    state = standing.state
+    if state is AccountState.DELETED:
+        return state
     if (
         now is not None
-        and standing.state in TIMED_STATES
+        and state in TIMED_STATES
         and standing.state_until is not None
         and standing.state_until <= now
     ):
-        return AccountState.ACTIVE
-    return standing.state
+        state = AccountState.ACTIVE
+    if standing.bounds and now is not None:
+        from courtyard.governance.ladder import STATE_SEVERITY, strongest_state
+
+        ladder_state = strongest_state(standing.bounds, now)
+        if STATE_SEVERITY[ladder_state] > STATE_SEVERITY[state]:
+            state = ladder_state
+    return state
 
 
 def capabilities_for(standing: Standing, *, now: datetime | None = None) -> Capabilities:
     """The capabilities of an account; pass ``now`` so that ended restrictions no longer apply."""
     state = effective_state(standing, now)
-    return Capabilities(
-        account_id=standing.account_id,
-        state=state,
-        granted=STATE_CAPABILITIES[state],
-    )
+    granted = STATE_CAPABILITIES[state]
+    if standing.bounds and now is not None:
+        from courtyard.governance.ladder import removed_capabilities
+
+        granted = granted - removed_capabilities(standing.bounds, now)
+    return Capabilities(account_id=standing.account_id, state=state, granted=granted)
 
 
 # -- admin API schemas ---------------------------------------------------------------------

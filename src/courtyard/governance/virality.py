@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from courtyard.core.clock import Clock
 from courtyard.core.db import Conn, Database, Tx
@@ -74,6 +74,12 @@ def _reach(row: dict[str, Any]) -> Reach:
     )
 
 
+class EscalationHook(Protocol):
+    async def __call__(
+        self, tx: Tx, *, content_type: str, content_id: str, author_id: str | None
+    ) -> None: ...
+
+
 class ViralityService:
     def __init__(
         self,
@@ -86,6 +92,8 @@ class ViralityService:
         self._clock = clock
         self._realtime = realtime
         self.thresholds = thresholds
+        # Set by the container: opens the review item of an escalation (due process).
+        self.on_escalate: EscalationHook | None = None
 
     async def label(
         self,
@@ -166,6 +174,10 @@ class ViralityService:
             ],
         )
         await store.set_reach_decision(tx.conn, content_type, content_id, decision_id)
+        if self.on_escalate is not None:
+            await self.on_escalate(
+                tx, content_type=content_type, content_id=content_id, author_id=row["author_id"]
+            )
         reach = _reach({**row, "friction": True, "escalated_at": now, "decision_id": decision_id})
         return Escalation(reach, decision_id)
 
