@@ -127,3 +127,11 @@ class ContactsClient(BaseClient):
     async def labels(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = await self.request("GET", "/api/v1/contacts/labels")
         return result
+
+    async def export_contacts(self, fmt: str = "vcard") -> str:
+        """Your contacts as a file's text: ``fmt`` is ``vcard`` (vCard 4.0) or ``csv``. The
+        CSV's byte-order mark (there for spreadsheet programs) is not part of the text."""
+        data: bytes | None = await self.request(
+            "GET", "/api/v1/contacts/export", params={"format": fmt}
+        )
+        return (data or b"").decode("utf-8-sig")

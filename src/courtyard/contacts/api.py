@@ -1,5 +1,6 @@
-"""JSON routes for contacts: lookup, friend requests, friends, blocks and labels, and the
-public profile and avatar of an account (their visibility depends on blocks)."""
+"""JSON routes for contacts: lookup, friend requests, friends, blocks and labels, the public
+profile and avatar of an account (their visibility depends on blocks), and the contacts export
+(a vCard or CSV download)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from courtyard.accounts.api import ActorDep, ServicesDep
 from courtyard.accounts.model import PublicProfileOut
+from courtyard.contacts.export import ExportFormat
 from courtyard.contacts.model import (
     AcceptIn,
     BlockIn,
@@ -197,6 +199,35 @@ async def update_friend(
 async def remove_friend(account_id: str, actor: ActorDep, services: ServicesDep) -> Response:
     await services.contacts.check_remove_friend(actor, account_id)
     return Response(status_code=204)
+
+
+@router.get(
+    "/contacts/export",
+    response_class=Response,
+    summary="Download your contacts as a vCard 4.0 or CSV file",
+    description=(
+        "Every friend with your remark and labels for them, as `text/vcard` (format=vcard, "
+        "the default) or `text/csv` (format=csv), sent as an attachment. Allowed in every "
+        "account state except deleted, so a restricted account can always take its contacts."
+    ),
+    responses={200: {"content": {"text/vcard": {}, "text/csv": {}}}},
+)
+async def export_contacts(
+    request: Request,
+    actor: ActorDep,
+    services: ServicesDep,
+    fmt: Annotated[ExportFormat, Query(alias="format")] = ExportFormat.VCARD,
+) -> Response:
+    server_url = services.settings.public_url or str(request.base_url)
+    exported = await services.contacts.export_contacts(actor, fmt, server_url=server_url)
+    return Response(
+        content=exported.content,
+        media_type=exported.media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{exported.filename}"',
+            "Cache-Control": "private, no-store",
+        },
+    )
 
 
 # ---- blocks --------------------------------------------------------------------------------

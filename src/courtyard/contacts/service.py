@@ -14,12 +14,14 @@ people send to others, not at notes they keep for themselves.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
+from courtyard.accounts import store as accounts_store
 from courtyard.accounts.model import Account, Actor, PublicProfileOut, normalize_handle
 from courtyard.accounts.service import AccountsService
 from courtyard.contacts import events, store
@@ -31,6 +33,7 @@ from courtyard.contacts.access import (
     access_profile,
     access_request,
 )
+from courtyard.contacts.export import ExportedContact, ExportFile, ExportFormat, render
 from courtyard.contacts.model import (
     CLOSING_STATUS,
     BlockOut,
@@ -74,6 +77,7 @@ from courtyard.realtime.service import RealtimeService
 
 REQUEST_SCOPE = "contacts:request"
 LABEL_SCOPE = "contacts:label"
+EXPORT_BATCH = 500  # friends read per query by the export (keeps IN lists small)
 
 
 def _fingerprint(*parts: object) -> str:
@@ -960,6 +964,70 @@ class ContactsService:
 
     async def list_labels(self, actor: Actor) -> list[LabelOut]:
         return await self.labels_of(actor.id)
+
+    # -- export ------------------------------------------------------------------------------
+
+    async def export_contacts(
+        self, actor: Actor, fmt: ExportFormat | str, *, server_url: str
+    ) -> ExportFile:
+        """Every friend, with the actor's remarks and labels, as a vCard or CSV file to take
+        elsewhere. Allowed in every account state but deleted (``Capability.EXPORT``): a
+        restricted person can always leave with their contacts. A read: no audit row.
+
+        Friends whose account was deleted are left out; blocked accounts are not friends (a
+        block ends the friendship), so they are never in it. ``server_url`` is this server's
+        public address, which the links to each account are built from.
+        """
+        try:
+            fmt = ExportFormat(fmt)
+        except ValueError as exc:
+            raise InvalidInput("format is vcard or csv.", details={"field": "format"}) from exc
+        self._governance.capabilities(actor.standing).require(Capability.EXPORT)
+        contacts: list[ExportedContact] = []
+        async with self._db.read() as conn:
+            label_names = {
+                label.id: label.name for label in await store.list_labels(conn, actor.id)
+            }
+            position = {label_id: i for i, label_id in enumerate(label_names)}  # by name
+            after_handle: str | None = None
+            while True:
+                rows = await store.list_friends(
+                    conn, actor.id, label_id=None, after_handle=after_handle, limit=EXPORT_BATCH
+                )
+                ids = [friendship.friend_id for friendship, _handle in rows]
+                on_friend = await store.labels_for_friends(conn, actor.id, ids)
+                found = await accounts_store.get_accounts(conn, ids)
+                for friendship, _handle in rows:
+                    account = found.get(friendship.friend_id)
+                    if account is None or account.state is AccountState.DELETED:
+                        continue
+                    labels = sorted(
+                        (lid for lid in on_friend.get(account.id, ()) if lid in label_names),
+                        key=position.__getitem__,
+                    )
+                    contacts.append(
+                        ExportedContact(
+                            account_id=account.id,
+                            handle=account.handle,
+                            display_name=account.display_name,
+                            bio=account.bio,
+                            remark=friendship.remark,
+                            labels=tuple(label_names[lid] for lid in labels),
+                            friends_since=friendship.created_at,
+                        )
+                    )
+                if len(rows) < EXPORT_BATCH:
+                    break
+                after_handle = rows[-1][1]
+        # Up to friend_cap contacts: render off the event loop.
+        return await asyncio.to_thread(
+            render,
+            fmt,
+            contacts,
+            server_url=server_url,
+            owner_handle=actor.account.handle,
+            now=self._clock.now(),
+        )
 
     # -- for other pillars (Moments audiences, chats, invites) -------------------------------
 
