@@ -214,3 +214,26 @@ async def test_asking_someone_who_already_asked_you_makes_you_friends(
     mutual = await bob.submit("/contacts/add", "/contacts/add", {"handle": "alice"})
     assert mutual.headers["location"] == "/contacts?notice=now_friends"
     assert "@bob" in await alice.page("/contacts")
+
+
+async def test_contacts_page_links_to_both_downloads(browser: BrowserFactory) -> None:
+    alice, bob = await _pair(browser)
+    await alice.submit("/contacts/add", "/contacts/add", {"handle": "bob", "message": "hi"})
+    await bob.submit("/contacts/add", "/contacts/add", {"handle": "alice"})  # now friends
+    page = await bob.page("/contacts")
+    assert "Take your contacts with you" in page
+    links = re.findall(r'href="(/api/v1/contacts/export\?format=(\w+))" download>', page)
+    assert [fmt for _href, fmt in links] == ["vcard", "csv"]
+    for href, fmt in links:
+        download = await bob.get(href)  # the page's session cookie is enough
+        assert download.status_code == 200
+        assert download.headers["content-disposition"].startswith("attachment; filename=")
+        assert download.headers["content-type"].startswith(
+            "text/vcard" if fmt == "vcard" else "text/csv"
+        )
+        assert "alice" in download.text
+    await bob.get("/lang/zh_CN?next=/contacts")
+    chinese = await bob.page("/contacts")
+    assert "带走你的联系人" in chinese
+    assert "下载 vCard（.vcf）" in chinese
+    assert "下载 CSV（电子表格）" in chinese
