@@ -825,7 +825,7 @@ class DueProcessService:
             now = self._clock.now()
             if outcome == "terminated":
                 proposal = item["proposal"]
-                if proposal is None or proposal["by"] == reviewer.id:
+                if proposal is None:
                     await self._propose_termination(tx, reviewer, item, policy_clause, reasons)
                     item = await store.get_row(tx.conn, store.review_items, item_id) or item
                     return _item_out(item, now)
@@ -875,7 +875,13 @@ class DueProcessService:
             tx.conn,
             store.review_items,
             item["id"],
-            {"proposal": proposal, "assigned_to": None, "assigned_at": None},
+            {
+                "proposal": proposal,
+                "assigned_to": None,
+                "assigned_at": None,
+                # The second reviewer must be someone else.
+                "excluded": sorted({*item["excluded"], reviewer.id}),
+            },
         )
         await self._governance.audit(
             tx,
