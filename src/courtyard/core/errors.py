@@ -105,8 +105,8 @@ class PolicyBlocked(CourtyardError):
 class PolicyHeld(PolicyBlocked):
     """Governance holds this write for review; the author is told, nobody else sees it.
 
-    Until the review queue lands (due process), a held chat message is not stored: the
-    author gets this notice and the decision is recorded, as for a block.
+    A held chat message is kept for its author (``details.withheld_id``) with a notice
+    (``details.statement_id``) until a reviewer delivers or rejects it.
     """
 
     code = "policy_held"
