@@ -18,7 +18,7 @@ from courtyard.container import build_services
 from courtyard.core.config import InsecureConfiguration, Settings
 from courtyard.core.db import Database
 from courtyard.core.errors import CourtyardError
-from courtyard.core.migrate import current_revision, ensure_schema
+from courtyard.core.migrate import SchemaOutOfDate, current_revision, ensure_schema
 
 app = typer.Typer(help="Courtyard: a self-hostable social platform.", no_args_is_help=True)
 admin_app = typer.Typer(help="Operator accounts.", no_args_is_help=True)
@@ -27,6 +27,11 @@ policy_app = typer.Typer(
     help="Rule packs: check them and try them on events.", no_args_is_help=True
 )
 app.add_typer(policy_app, name="policy")
+transparency_app = typer.Typer(
+    help="Transparency: the DSA statements export and the transparency report.",
+    no_args_is_help=True,
+)
+app.add_typer(transparency_app, name="transparency")
 console = Console()
 err_console = Console(stderr=True)
 
@@ -201,6 +206,95 @@ def policy_test(
         typer.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
     else:
         typer.echo(render(report))
+
+
+@transparency_app.command("statements")
+def transparency_statements(
+    first: str = typer.Option(..., "--from", help="First day of the period, YYYY-MM-DD (UTC)."),
+    last: str = typer.Option(..., "--to", help="Last day of the period, included."),
+    out: Path = typer.Option(..., "--out", help="The JSON file to write."),
+    puid_prefix: str | None = typer.Option(
+        None, help="Prefix of every puid (default: the host of COURTYARD_PUBLIC_URL)."
+    ),
+) -> None:
+    """Write the statements of reasons issued in the period as DSA Transparency Database
+    submissions: each of the file's "batches" is one body for POST /api/v1/statements."""
+    from courtyard.governance.transparency import (
+        default_puid_prefix,
+        export_document,
+        parse_period,
+        puid_for,
+        to_dsa_statement,
+    )
+    from courtyard.governance.transparency_store import statement_rows
+
+    settings = load_settings()
+    prefix = puid_prefix if puid_prefix is not None else default_puid_prefix(settings.public_url)
+    try:
+        period = parse_period(first, last)
+        puid_for("0", prefix)
+    except (CourtyardError, ValueError) as exc:
+        err_console.print(f"[red]{getattr(exc, 'message', exc)}[/red]")
+        raise typer.Exit(2) from exc
+
+    async def run() -> list[dict[str, object]]:
+        db = Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
+        try:
+            await ensure_schema(db, migrate=False)
+            async with db.read() as conn:
+                rows = await statement_rows(conn, period.start, period.end)
+        finally:
+            await db.dispose()
+        return [to_dsa_statement(row, platform_puid_prefix=prefix) for row in rows]
+
+    try:
+        document = export_document(period, asyncio.run(run()))
+        out.write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n", "utf-8")
+    except (CourtyardError, SchemaOutOfDate, OSError) as exc:
+        err_console.print(f"[red]{getattr(exc, 'message', exc)}[/red]")
+        raise typer.Exit(1) from exc
+    typer.echo(
+        f"Wrote {document['count']} statements ({len(document['batches'])} request bodies of"
+        f" at most 100) to {out}."
+    )
+
+
+@transparency_app.command("report")
+def transparency_report(
+    first: str = typer.Option(..., "--from", help="First day of the period, YYYY-MM-DD (UTC)."),
+    last: str = typer.Option(..., "--to", help="Last day of the period, included."),
+    out: Path = typer.Option(..., "--out", help="The directory to write into."),
+) -> None:
+    """Write the transparency report of the period: report.md, report.json and PNG charts."""
+    from datetime import UTC, datetime
+
+    from courtyard.governance.transparency import parse_period
+    from courtyard.governance.transparency_report import build_report, write_report
+    from courtyard.governance.transparency_store import ReportFigures, report_figures
+
+    settings = load_settings()
+    try:
+        period = parse_period(first, last)
+    except CourtyardError as exc:
+        err_console.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(2) from exc
+
+    async def run() -> ReportFigures:
+        db = Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
+        try:
+            await ensure_schema(db, migrate=False)
+            async with db.read() as conn:
+                return await report_figures(conn, period.start, period.end)
+        finally:
+            await db.dispose()
+
+    try:
+        report = build_report(asyncio.run(run()), period, datetime.now(UTC))
+        written = write_report(report, out)
+    except (CourtyardError, SchemaOutOfDate, OSError) as exc:
+        err_console.print(f"[red]{getattr(exc, 'message', exc)}[/red]")
+        raise typer.Exit(1) from exc
+    typer.echo(f"Wrote {len(written)} files to {out}: " + ", ".join(p.name for p in written))
 
 
 def main() -> None:

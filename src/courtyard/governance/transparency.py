@@ -342,6 +342,19 @@ class Period:
         return {"from": self.first.isoformat(), "to": self.last.isoformat()}
 
 
+def parse_period(first: str, last: str) -> Period:
+    """A period from two ``YYYY-MM-DD`` days (the CLI's ``--from`` and ``--to``)."""
+    days = []
+    for name, text in (("from", first), ("to", last)):
+        try:
+            days.append(datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC).date())
+        except ValueError:
+            raise InvalidInput(
+                f"{name} is not a day: use YYYY-MM-DD.", details={"field": name, "value": text}
+            ) from None
+    return Period(days[0], days[1])
+
+
 def export_document(period: Period, statements: list[dict[str, Any]]) -> dict[str, Any]:
     """What ``courtyard transparency statements`` writes: the period and the request bodies."""
     return {
