@@ -80,6 +80,7 @@ CHAT_NOTICES: dict[str, str] = {
     "invited": N_("Invitations sent."),
     "left": N_("You left the group."),
     "dissolved": N_("The group is dissolved."),
+    "reported": N_("Thank you. Your report was received; its outcome will be in My reports."),
 }
 
 # What a governance label on a message says to the people who read it (docs/policies.md); a
@@ -308,6 +309,10 @@ async def _conversation_page(
     names = _names(ctx, detail)
     me = next((m for m in detail.members if m.account_id == ctx.me.id), None)
     muted_until = me.muted_until if me and me.muted_until and me.muted_until > now else None
+    withheld: list[dict[str, Any]] = []
+    with contextlib.suppress(CourtyardError):  # the author's own held or blocked messages
+        withheld = await ctx.services.due_process.withheld(ctx.me, detail.id)
+    values.setdefault("policy_notice", None)
     return ctx.render(
         "chats/view.html",
         status=status,
@@ -321,6 +326,7 @@ async def _conversation_page(
         done=_done_text(ctx),
         script=_script_data(ctx, detail, names),
         label_texts=_label_texts(ctx),
+        withheld=withheld,
         **values,
     )
 
@@ -340,6 +346,12 @@ async def send_message(conversation_id: str, ctx: MemberForm) -> Response:
         if isinstance(exc, NotFound):
             return _not_found_page(ctx, exc)
         error = _error(ctx, exc)
+        statement_id = exc.details.get("statement_id")
+        if exc.code in {"policy_blocked", "policy_held"} and isinstance(statement_id, str):
+            # The message is kept (only its author sees it) and the notice says why.
+            return await _conversation_page(
+                ctx, conversation_id, error.status, error=error, policy_notice=statement_id
+            )
         return await _conversation_page(ctx, conversation_id, error.status, error=error, draft=text)
     return ctx.redirect(f"/chats/{conversation_id}#composer")
 
