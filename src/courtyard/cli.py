@@ -19,6 +19,8 @@ from courtyard.core.config import InsecureConfiguration, Settings
 from courtyard.core.db import Database
 from courtyard.core.errors import CourtyardError
 from courtyard.core.migrate import SchemaOutOfDate, current_revision, ensure_schema
+from courtyard.governance.audit import Verification
+from courtyard.governance.store import verify_audit_log
 
 app = typer.Typer(help="Courtyard: a self-hostable social platform.", no_args_is_help=True)
 admin_app = typer.Typer(help="Operator accounts.", no_args_is_help=True)
@@ -27,6 +29,8 @@ policy_app = typer.Typer(
     help="Rule packs: check them and try them on events.", no_args_is_help=True
 )
 app.add_typer(policy_app, name="policy")
+audit_app = typer.Typer(help="The audit log: check its hash chain.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 transparency_app = typer.Typer(
     help="Transparency: the DSA statements export and the transparency report.",
     no_args_is_help=True,
@@ -206,6 +210,46 @@ def policy_test(
         typer.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
     else:
         typer.echo(render(report))
+
+
+@audit_app.command("verify")
+def audit_verify(
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Check the audit log's hash chain: exit 1 if an entry was edited, deleted or moved.
+
+    Prints the head (seq and hash): record it elsewhere, as the chain alone cannot show a
+    rewrite by someone able to recompute every hash.
+    """
+    settings = load_settings()
+
+    async def run() -> Verification:
+        db = Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
+        try:
+            await ensure_schema(db, migrate=False)
+            async with db.read() as conn:
+                return await verify_audit_log(conn)
+        finally:
+            await db.dispose()
+
+    try:
+        result = asyncio.run(run())
+    except (CourtyardError, SchemaOutOfDate) as exc:
+        err_console.print(f"[red]{getattr(exc, 'message', exc)}[/red]")
+        raise typer.Exit(2) from exc
+    if as_json:
+        typer.echo(json.dumps(result.as_dict(), indent=2))
+    else:
+        typer.echo(f"Checked {result.checked} audit entries.")
+        if result.head is not None:
+            typer.echo(f"Head: seq {result.head.seq}, hash {result.head.hash}")
+        for problem in result.problems:
+            typer.echo(f"  entry {problem.seq}: {problem.kind}: {problem.detail}")
+        if result.more_problems:
+            typer.echo("  (more problems not listed)")
+        typer.echo("OK: the audit chain is intact." if result.ok else "TAMPERED: see above.")
+    if not result.ok:
+        raise typer.Exit(1)
 
 
 @transparency_app.command("statements")

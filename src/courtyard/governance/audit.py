@@ -106,6 +106,29 @@ class Head:
     hash: str
 
 
+@dataclass(frozen=True, slots=True)
+class Verification:
+    """The outcome of checking the whole chain."""
+
+    checked: int
+    head: Head | None
+    problems: tuple[Problem, ...]
+    more_problems: bool = False  # problems beyond those listed
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "checked": self.checked,
+            "head": None if self.head is None else {"seq": self.head.seq, "hash": self.head.hash},
+            "problems": [problem.as_dict() for problem in self.problems],
+            "more_problems": self.more_problems,
+        }
+
+
 class ChainVerifier:
     """Checks a chain fed in seq order, a batch at a time (constant memory).
 
@@ -156,6 +179,11 @@ class ChainVerifier:
             )
         # Link onwards from the stored hash so one edit is reported once, not at every entry.
         self.last = Head(seq, str(row["hash"]))
+
+    def report(self, head: Head | None) -> Verification:
+        """Check the head against the last entry and sum up."""
+        problems = self.finish(head)
+        return Verification(self.checked, head, tuple(problems), self.truncated)
 
     def finish(self, head: Head | None) -> list[Problem]:
         last_seq = self.last.seq if self.last else 0

@@ -28,6 +28,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    text,
     union_all,
     update,
 )
@@ -482,7 +483,8 @@ async def _lock_audit_head(conn: Conn) -> audit.Head:
         query = query.with_for_update()
     row = (await conn.execute(query)).first()
     if row is None:
-        # No head yet (a schema built without the migrations): start it from the last entry.
+        # No entry yet (the head is written with the first one), or a head lost: go on from
+        # the last entry (verify reports a lost head). Concurrent first appends insert once.
         last = (
             await conn.execute(
                 select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
@@ -517,6 +519,20 @@ async def iter_audit_chain(
             return
         yield batch
         after_seq = int(batch[-1]["seq"])
+
+
+async def verify_audit_log(conn: Conn, *, batch_size: int = 5_000) -> audit.Verification:
+    """Check the whole chain and the head against each other, on one snapshot of the log.
+
+    Use a fresh read connection: on PostgreSQL its transaction is made REPEATABLE READ so that
+    entries appended meanwhile are not half seen (the head read before or after them)."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
+    head = await get_audit_head(conn)
+    verifier = audit.ChainVerifier()
+    async for batch in iter_audit_chain(conn, batch_size=batch_size):
+        verifier.feed(batch)
+    return verifier.report(head)
 
 
 async def list_audit_for_target(

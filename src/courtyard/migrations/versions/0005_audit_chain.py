@@ -97,7 +97,9 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("hash", sa.String(length=64), nullable=True))
 
     head = _chain_existing_entries()
-    op.get_bind().execute(sa.insert(_audit_head).values(id=1, seq=head.seq, hash=head.hash))
+    if head.seq:
+        # A new database gets its head with its first entry: it stays empty (`port` needs that).
+        op.get_bind().execute(sa.insert(_audit_head).values(id=1, seq=head.seq, hash=head.hash))
 
     with op.batch_alter_table("audit_log", schema=None) as batch_op:
         batch_op.alter_column("seq", existing_type=sa.BigInteger(), nullable=False)
