@@ -111,9 +111,20 @@ class Tx:
     def __init__(self, conn: Conn) -> None:
         self.conn = conn
         self._after_commit: list[AfterCommit] = []
+        self._before_commit: list[AfterCommit] = []
+        # Per-transaction state for services (the audit entries waiting for the commit).
+        self.pending: dict[str, list[Any]] = {}
 
     def after_commit(self, fn: AfterCommit) -> None:
         self._after_commit.append(fn)
+
+    def before_commit(self, fn: AfterCommit) -> None:
+        """Run ``fn`` as the transaction's last statements; if it fails, nothing commits."""
+        self._before_commit.append(fn)
+
+    async def _run_before_commit(self) -> None:
+        for fn in self._before_commit:
+            await fn()
 
     async def _run_after_commit(self) -> None:
         for fn in self._after_commit:
@@ -183,6 +194,7 @@ class Database:
                     transaction = sync_conn.begin()
                     try:
                         yield tx
+                        await tx._run_before_commit()
                     except BaseException:
                         transaction.rollback()
                         raise
@@ -196,6 +208,7 @@ class Database:
                 tx = Tx(conn)
                 async with conn.begin():
                     yield tx
+                    await tx._run_before_commit()
         await tx._run_after_commit()
 
     async def run_in_transaction(self, fn: Callable[[Connection], T]) -> T:

@@ -319,17 +319,30 @@ class GovernanceService:
         after: dict[str, Any] | None = None,
         note: str | None = None,
     ) -> None:
-        """Write the audit row of a ``do_*`` use case inside its own transaction."""
-        await store.insert_audit(
-            tx.conn,
-            at=self._clock.now(),
-            actor_id=actor_id,
-            tag=tag,
-            target_type=target_type,
-            target_id=target_id,
-            before=before,
-            after=after,
-            note=note,
+        """Write the audit row of a ``do_*`` use case inside its own transaction.
+
+        The rows are appended to the hash chain as the transaction's last statements: the
+        chain's head row is locked from then until the commit, so it is held briefly and always
+        taken after the use case's own locks (no lock-order deadlock between use cases)."""
+        entries = tx.pending.setdefault("audit", [])
+        if not entries:
+
+            async def append() -> None:
+                for entry in entries:
+                    await store.insert_audit(tx.conn, **entry)
+
+            tx.before_commit(append)
+        entries.append(
+            {
+                "at": self._clock.now(),
+                "actor_id": actor_id,
+                "tag": tag,
+                "target_type": target_type,
+                "target_id": target_id,
+                "before": before,
+                "after": after,
+                "note": note,
+            }
         )
 
     # -- rule packs --------------------------------------------------------------------------
