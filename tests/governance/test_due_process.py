@@ -18,6 +18,11 @@ from tests.chats.conftest import befriend, me
 from tests.conftest import PASSWORD, ClientFactory, UserFactory
 
 
+@pytest.fixture
+def settings_overrides() -> dict[str, object]:
+    return {"session_ttl_days": 3650}  # some tests wait out the six-month appeal window
+
+
 class _Words:
     """Blocks "forbidden", holds "suspicious"; with evidence like the engine's."""
 
@@ -275,7 +280,7 @@ async def test_nobody_can_report_what_they_cannot_read(
 
 
 async def test_suspension_needs_a_prior_warning_and_termination_two_reviewers(
-    make_user: UserFactory, make_client: ClientFactory, services: Services
+    make_user: UserFactory, make_client: ClientFactory, services: Services, clock: FakeClock
 ) -> None:
     mallory = await make_user("mallory")
     mallory_id = me(mallory)["id"]
@@ -305,11 +310,20 @@ async def test_suspension_needs_a_prior_warning_and_termination_two_reviewers(
         await decide(first, proposal["id"], "terminated")
     assert same.value.code == "reviewer_conflict"
     await decide(second, proposal["id"], "terminated", reasons="Confirmed fraud ring.")
-    assert (await mallory.me())["state"] == "terminated"
-    # Terminated: notices, appeal and export remain.
+    # Termination takes effect when the appeal window closes; until then, suspended.
+    assert (await mallory.me())["state"] == "suspended"
     notices = await mallory.request("GET", "/api/v1/notices")
     assert notices[0]["measure"] == "terminated"
-    await mallory.request("POST", f"/api/v1/notices/{notices[0]['id']}/appeal", json={})
+    assert notices[0]["can_appeal"] is True
+    clock.advance(seconds=int(services.due_process.settings.appeal_window.total_seconds()) + 1)
+    assert (await mallory.me())["state"] == "terminated"
+    # Terminated: notices and the export remain for the export window, then the export goes.
+    assert await mallory.export_contacts("csv")
+    clock.advance(seconds=int(services.due_process.settings.export_window.total_seconds()))
+    with pytest.raises(ApiError) as gone:
+        await mallory.export_contacts("csv")
+    assert gone.value.code == "capability_denied"
+    assert await mallory.request("GET", "/api/v1/notices")
 
 
 async def test_a_reviewer_never_reviews_their_own_content(

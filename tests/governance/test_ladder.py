@@ -116,7 +116,10 @@ _STATE = {
 
 
 def expected_capabilities(
-    restrictions: list[_Restriction], now: datetime, export_window: timedelta
+    restrictions: list[_Restriction],
+    now: datetime,
+    appeal_window: timedelta,
+    export_window: timedelta,
 ) -> frozenset[Capability]:
     """The reference model, written from the issue's ladder, not from the implementation."""
     live = [
@@ -124,12 +127,17 @@ def expected_capabilities(
         for r in restrictions
         if not r.lifted and r.starts <= now and (r.ends is None or now < r.ends)
     ]
-    severity = max((_SEVERITY.get(r.measure, 0) for r in live), default=0)
+    severity = 0
+    for r in live:
+        if r.measure == "terminated" and now < r.starts + appeal_window:
+            severity = max(severity, _SEVERITY["suspended"])  # final only after the window
+        else:
+            severity = max(severity, _SEVERITY.get(r.measure, 0))
     granted = set(STATE_CAPABILITIES[_STATE[severity]])
     for r in live:
         if r.measure == "feature_limit":
             granted -= DEFAULT_FEATURE_LIMIT
-        if r.measure == "terminated" and now >= r.starts + export_window:
+        if r.measure == "terminated" and now >= r.starts + appeal_window + export_window:
             granted.discard(Capability.EXPORT)
     return frozenset(granted)
 
@@ -219,7 +227,9 @@ async def test_capabilities_always_agree_with_the_enforcement_state(
         elif model:  # reverse one restriction through an appeal heard by the third reviewer
             await _appeal_and_reverse(services, user, third, account_id, model[arg % len(model)])
         now = clock.now()
-        expected = expected_capabilities(model, now, window)
+        expected = expected_capabilities(
+            model, now, services.due_process.settings.appeal_window, window
+        )
         assert await services.due_process.capabilities_of(account_id) == expected
         # The API's own capability check agrees: reporting needs REPORT, appealing APPEAL.
         standing = await user.request("GET", "/api/v1/standing")

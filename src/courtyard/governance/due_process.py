@@ -39,7 +39,7 @@ from courtyard.governance.ladder import (
     bound_for,
     headline,
 )
-from courtyard.governance.model import Capability, Decision, Standing, Verdict
+from courtyard.governance.model import AccountState, Capability, Decision, Standing, Verdict
 from courtyard.governance.reasons import (
     REPORT_CATEGORIES,
     Automation,
@@ -48,6 +48,7 @@ from courtyard.governance.reasons import (
     category_for,
     excerpt_of,
     from_decision,
+    visible_explanation,
     what_it_means,
 )
 from courtyard.governance.service import GovernanceService
@@ -71,7 +72,16 @@ REPORT_TARGETS = frozenset({"message", "post", "comment", "account", "group", "a
 OUTCOMES: dict[str, frozenset[str]] = {
     "hold": frozenset({"approve", "reject"}),
     "report": frozenset(
-        {"no_violation", "remove", "warning", "feature_limit", "limited", "suspended", "terminated"}
+        {
+            "no_violation",
+            "remove",
+            "warning",
+            "feature_limit",
+            "limited",
+            "suspended",
+            "terminated",
+            "group_read_only",
+        }
     ),
     "escalation": frozenset(
         {"no_violation", "warning", "feature_limit", "limited", "suspended", "terminated"}
@@ -135,6 +145,16 @@ class ContentHandler(Protocol):
         ...
 
 
+class TargetRestrictor(Protocol):
+    """What a pillar provides so one object (a payment, a group) can be restricted on its own,
+    instead of the whole account: put in force, lifted on reversal, refused when a reviewer
+    confirms a hold."""
+
+    async def restrict(self, tx: Tx, target_id: str, statement: dict[str, Any]) -> None: ...
+
+    async def lift(self, tx: Tx, target_id: str) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class DueProcessSettings:
     ladder: Ladder
@@ -177,6 +197,7 @@ class DueProcessService:
         self._governance = governance
         self.settings = settings
         self.content: dict[str, ContentHandler] = {}
+        self.restrictors: dict[str, TargetRestrictor] = {}
 
     # -- the primitives: a statement, a restriction, a strike --------------------------------
 
@@ -263,23 +284,15 @@ class DueProcessService:
         now = self._clock.now()
         bounds: list[Bound] = []
         for row in await store.restrictions_in_force(tx.conn, account_id, now):
+            if row["measure"] == Measure.TERMINATED.value:
+                bounds.extend(self._termination_bounds(row))
+                continue
             removes = frozenset(Capability(c) for c in row["removes"])
             bound = bound_for(
                 row["id"], Measure(row["measure"]), row["starts_at"], row["ends_at"], removes
             )
             if bound is not None:
                 bounds.append(bound)
-            if row["measure"] == Measure.TERMINATED.value:
-                # The export window: after it, the data no longer waits for its owner.
-                bounds.append(
-                    Bound(
-                        row["id"] + ":export",
-                        None,
-                        frozenset({Capability.EXPORT}),
-                        row["starts_at"] + self.settings.export_window,
-                        None,
-                    )
-                )
         state, until = headline(bounds, now)
         await accounts_store.update_account(
             tx.conn,
@@ -290,6 +303,24 @@ class DueProcessService:
             enforcement=[b.to_json() for b in bounds] or None,
         )
         return tuple(bounds)
+
+    def _termination_bounds(self, row: dict[str, Any]) -> list[Bound]:
+        """A termination takes effect when its appeal window closes: until then the account is
+        suspended (it can appeal, export, withdraw); after it, terminated, with the export
+        kept for the export window."""
+        start = row["starts_at"]
+        final = start + self.settings.appeal_window
+        return [
+            Bound(row["id"], AccountState.SUSPENDED, frozenset(), start, final),
+            Bound(row["id"] + ":final", AccountState.TERMINATED, frozenset(), final, None),
+            Bound(
+                row["id"] + ":export",
+                None,
+                frozenset({Capability.EXPORT}),
+                final + self.settings.export_window,
+                None,
+            ),
+        ]
 
     async def _strike(self, tx: Tx, statement: dict[str, Any]) -> dict[str, Any] | None:
         """Count a confirmed violation and take the ladder's next step, if any; returns the
@@ -327,6 +358,11 @@ class DueProcessService:
                 f" {step.describe()} at {step.strikes} active strike(s). The latest strike comes"
                 f" from notice {statement['id']}. Strikes expire after"
                 f" {self.settings.ladder.strike_ttl.days} days."
+            ),
+            facts_zh=(
+                f"处罚阶梯（{self.settings.ladder.describe()}）在 {step.strikes} 次有效违规记录时"
+                f"给予 {step.describe()}。最近一次违规记录来自通知 {statement['id']}。"
+                f"违规记录在 {self.settings.ladder.strike_ttl.days} 天后失效。"
             ),
             source=Source(statement["source"]),
             automated_detection=bool(statement["automated_detection"]),
@@ -523,6 +559,7 @@ class DueProcessService:
         out = notice_payload(row)
         out.update(
             facts=row["facts"],
+            facts_zh=row["facts_zh"],
             explanation=row["explanation"],
             source=row["source"],
             automated_detection=row["automated_detection"],
@@ -730,6 +767,42 @@ class DueProcessService:
             item.update(assigned_to=reviewer.id, assigned_at=now)
         return _item_out(item, now)
 
+    async def assign(self, admin: Actor, item_id: str, reviewer_id: str) -> dict[str, Any]:
+        """An admin hands an item to a reviewer (who must not be involved in it)."""
+        access_operator(admin, OperatorRole.ADMIN)
+        if not is_valid_id(reviewer_id):
+            raise InvalidInput("Not a reviewer.", details={"field": "reviewer_id"})
+        async with self._db.write() as tx:
+            target = await accounts_store.get_account(tx.conn, reviewer_id)
+            if target is None or not set(REVIEWERS) & set(target.roles):
+                raise InvalidInput("Not a reviewer.", details={"field": "reviewer_id"})
+            if not is_valid_id(item_id):
+                raise item_not_found()
+            item = await store.lock_row(tx.conn, store.review_items, item_id)
+            if item is None:
+                raise item_not_found()
+            if item["status"] != "open":
+                raise Conflict("This item was already decided.", code="item_decided")
+            if reviewer_id in item["excluded"] or reviewer_id == item["subject_account_id"]:
+                raise ReviewerConflict("That reviewer is involved in this item.")
+            now = self._clock.now()
+            await store.update_row(
+                tx.conn,
+                store.review_items,
+                item_id,
+                {"assigned_to": reviewer_id, "assigned_at": now},
+            )
+            await self._governance.audit(
+                tx,
+                actor_id=admin.id,
+                tag="governance:review:assign",
+                target_type="review_item",
+                target_id=item_id,
+                after={"assigned_to": reviewer_id},
+            )
+            item.update(assigned_to=reviewer_id, assigned_at=now)
+        return _item_out(item, now)
+
     async def _open_item_for_reviewer(
         self, conn: Conn, reviewer: Actor, item_id: str
     ) -> dict[str, Any]:
@@ -896,6 +969,8 @@ class DueProcessService:
     # deliver once it has committed.
 
     async def _decide_hold(self, tx: Tx, d: _Decision, _unfounded: bool) -> list[dict[str, Any]]:
+        if d.item["target_type"] in self.restrictors:
+            return await self._decide_target_hold(tx, d)
         statement = await store.get_row(tx.conn, store.statements, d.item["statement_id"])
         withheld = await store.get_row(tx.conn, store.withheld_content, d.item["target_id"])
         assert statement is not None
@@ -923,6 +998,7 @@ class DueProcessService:
                 f"A reviewer looked at your held {statement['content_type']} (notice"
                 f" {statement['id']}) and decided it will not be published."
             ),
+            facts_zh=f"审核员查看了你被暂扣的内容（通知 {statement['id']}），决定不予发布。",
             source=Source.VOLUNTARY,
             automated_detection=True,
             automated_decision=Automation.PARTIALLY,
@@ -943,6 +1019,79 @@ class DueProcessService:
         )
         await self._strike(tx, block)
         return []
+
+    async def _decide_target_hold(self, tx: Tx, d: _Decision) -> list[dict[str, Any]]:
+        """A held payment (or another single object): approving lifts the hold and releases
+        it; rejecting has the pillar refuse it (a payment goes back to its payer)."""
+        statement = await store.get_row(tx.conn, store.statements, d.item["statement_id"])
+        assert statement is not None
+        if d.outcome == "approve":
+            await self._reverse_statement(tx, statement, d, appeal=None)
+            return []
+        restrictor = self.restrictors[d.item["target_type"]]
+        refuse = getattr(restrictor, "refuse", None)
+        if refuse is not None:
+            await refuse(tx, d.item["target_id"])
+        await store.update_row(tx.conn, store.statements, statement["id"], {"status": "ended"})
+        draft = self._reviewer_draft(
+            d, Measure(statement["measure"]), statement["account_id"], None
+        )
+        await self._issue(tx, draft, actor_id=d.reviewer.id)
+        return []
+
+    async def hold_target_in(
+        self,
+        tx: Tx,
+        *,
+        measure: Measure,
+        target_type: str,
+        target_id: str,
+        account_id: str,
+        decision: Decision,
+        facts: str,
+        facts_zh: str,
+    ) -> dict[str, Any]:
+        """Hold one object (a suspect payment) instead of restricting the whole account: a
+        statement, a restriction on that object and a review item, in the pillar's
+        transaction. The pillar's ``TargetRestrictor`` is told to put the hold in force."""
+        if target_type not in self.restrictors:
+            raise RuntimeError(f"no restrictor registered for {target_type!r}")
+        now = self._clock.now()
+        enforced = decision.hits
+        lead = enforced[0] if enforced else None
+        draft = StatementDraft(
+            account_id=account_id,
+            measure=measure,
+            starts_at=now,
+            ends_at=None,
+            policy_clause=lead.policy_clause if lead else "terms#payments",
+            reason="; ".join(h.reason for h in enforced) or "Held for review.",
+            reason_zh="；".join(h.reason_zh for h in enforced) or "暂扣待审核。",
+            facts=facts,
+            facts_zh=facts_zh,
+            source=Source.VOLUNTARY,
+            automated_detection=decision.automated,
+            automated_decision=Automation.FULLY if decision.automated else Automation.NOT_AUTOMATED,
+            category=category_for(lead.policy_clause)
+            if lead
+            else "STATEMENT_CATEGORY_SCAMS_AND_FRAUD",
+            content_type=target_type,
+            content_id=target_id,
+            explanation=visible_explanation([h.explain() for h in enforced]),
+            decision_id=decision.decision_id,
+        )
+        statement = await self._issue(tx, draft, actor_id=None)
+        await self._restrict(tx, statement, target=(target_type, target_id))
+        await self.restrictors[target_type].restrict(tx, target_id, statement)
+        await self._open_item(
+            tx,
+            kind="hold",
+            target=(target_type, target_id),
+            subject=account_id,
+            statement_id=statement["id"],
+            decision_id=decision.decision_id,
+        )
+        return statement
 
     async def _decide_report(
         self, tx: Tx, d: _Decision, manifestly_unfounded: bool
@@ -988,6 +1137,8 @@ class DueProcessService:
             else:  # it was held once and released: the same id, withheld again
                 await store.update_row(tx.conn, store.withheld_content, target_id, kept)
             await self._strike(tx, statement)
+        elif d.outcome == "group_read_only":
+            await self._group_read_only(tx, d, subject)
         else:
             statement = await self._account_measure(tx, d, subject)
         resolved = await store.resolve_reports(
@@ -1019,6 +1170,23 @@ class DueProcessService:
             )
         return []
 
+    async def _group_read_only(self, tx: Tx, d: _Decision, owner: str | None) -> None:
+        """The platform's measure on a whole group: read-only, with a notice to its owner (the
+        group tells its members)."""
+        restrictor = self.restrictors.get("group")
+        if d.item["target_type"] != "group" or restrictor is None:
+            raise InvalidInput(
+                "Read-only mode is for reports about a group.", details={"field": "outcome"}
+            )
+        now = self._clock.now()
+        draft = _replace(
+            self._reviewer_draft(d, Measure.GROUP_READ_ONLY, owner, None),
+            ends_at=now + timedelta(hours=d.duration_hours) if d.duration_hours else None,
+        )
+        statement = await self._issue(tx, draft, actor_id=d.reviewer.id)
+        await self._restrict(tx, statement, target=("group", d.item["target_id"]))
+        await restrictor.restrict(tx, d.item["target_id"], statement)
+
     async def _account_measure(self, tx: Tx, d: _Decision, subject: str | None) -> dict[str, Any]:
         if subject is None:
             raise InvalidInput("This item has no account to act on.", code="no_subject")
@@ -1047,11 +1215,15 @@ class DueProcessService:
         now = self._clock.now()
         reported = d.item["reports"] > 0
         source = Source.NOTICE if reported else Source.VOLUNTARY
-        what, _what_zh = what_it_means(measure)
+        what, what_zh = what_it_means(measure)
         facts = (
             f"{'Other users reported' if reported else 'Courtyard found'} this"
             f" {d.item['target_type']}; a reviewer examined it on {now:%Y-%m-%d} and decided:"
             f" {what}"
+        )
+        facts_zh = (
+            f"{'其他用户举报了' if reported else '平台发现了'}此内容；审核员于"
+            f" {now:%Y-%m-%d} 审查后决定：{what_zh}"
         )
         return StatementDraft(
             account_id=subject,
@@ -1062,6 +1234,7 @@ class DueProcessService:
             reason=d.reasons,
             reason_zh=d.reasons,
             facts=facts,
+            facts_zh=facts_zh,
             source=source,
             automated_detection=d.item["kind"] in {"hold", "virality"},
             automated_decision=Automation.NOT_AUTOMATED,
@@ -1134,13 +1307,21 @@ class DueProcessService:
         )
         await store.void_strikes(tx.conn, statement["id"], now)
         if statement["restriction_id"]:
+            restriction = await store.get_row(
+                tx.conn, store.restrictions, statement["restriction_id"]
+            )
             await store.update_row(
                 tx.conn,
                 store.restrictions,
                 statement["restriction_id"],
                 {"lifted_at": now, "lifted_by": d.reviewer.id, "lift_reason": d.reasons},
             )
-            await self._refresh_bounds(tx, statement["account_id"])
+            target = restriction["target_type"] if restriction else None
+            if target is None:
+                await self._refresh_bounds(tx, statement["account_id"])
+            elif target in self.restrictors:
+                assert restriction is not None
+                await self.restrictors[target].lift(tx, restriction["target_id"])
         await self._governance.audit(
             tx,
             actor_id=d.reviewer.id,
@@ -1221,6 +1402,7 @@ class DueProcessService:
                 "Reviewers found your reports manifestly unfounded. Only reporting is limited;"
                 " everything else on your account is unaffected."
             ),
+            facts_zh="审核员认定你的举报明显无依据。只有举报功能受限，账号的其他功能不受影响。",
             source=Source.VOLUNTARY,
             automated_detection=False,
             automated_decision=Automation.PARTIALLY,

@@ -130,6 +130,16 @@ async def claim_item(item_id: str, actor: ActorDep, services: ServicesDep) -> Js
     return await services.due_process.claim(actor, item_id)
 
 
+class AssignIn(BaseModel):
+    model_config = _STRICT
+    reviewer_id: str = Field(min_length=1, max_length=26)
+
+
+@router.post("/admin/review/items/{item_id}/assign", summary="Assign an item to a reviewer")
+async def assign_item(item_id: str, body: AssignIn, actor: ActorDep, services: ServicesDep) -> Json:
+    return await services.due_process.assign(actor, item_id, body.reviewer_id)
+
+
 @router.post("/admin/review/items/{item_id}/decision", summary="Decide an item")
 async def decide_item(
     item_id: str, body: DecisionIn, actor: ActorDep, services: ServicesDep

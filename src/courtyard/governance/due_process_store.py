@@ -47,6 +47,7 @@ statements = Table(
     Column("reason", Text, nullable=False),
     Column("reason_zh", Text, nullable=False),
     Column("facts", Text, nullable=False),
+    Column("facts_zh", Text, nullable=False, server_default=""),
     Column("explanation", JSONDocument, nullable=False),
     Column("source", String(30), nullable=False),
     Column("automated_detection", Boolean, nullable=False),
@@ -523,6 +524,8 @@ async def appeal_outcomes_by_rule(
                 and_(
                     policy_decision_rules.c.decision_id == statements.c.decision_id,
                     policy_decision_rules.c.mode == "enforce",
+                    # The rules that restricted the content, not a label that fired beside them.
+                    policy_decision_rules.c.action.in_(["block", "hold"]),
                 ),
             )
         )
@@ -546,6 +549,7 @@ async def rules_of_decision(conn: Conn, decision_id: str) -> list[str]:
         select(policy_decision_rules.c.rule_id).where(
             policy_decision_rules.c.decision_id == decision_id,
             policy_decision_rules.c.mode == "enforce",
+            policy_decision_rules.c.action.in_(["block", "hold"]),
         )
     )
     return [r[0] for r in rows]

@@ -114,8 +114,9 @@ _WHAT: dict[Measure, tuple[str, str]] = {
         "你的账号已被暂停：你可以查看通知、导出数据、提取余额和申诉。",
     ),
     Measure.TERMINATED: (
-        "Your account is terminated. You can still export your data and appeal.",
-        "你的账号已被终止。你仍可以导出数据和申诉。",
+        "Your account will be terminated when the appeal window closes, unless your appeal"
+        " succeeds; until then it is suspended. You can export your data and appeal.",
+        "申诉期结束后你的账号将被终止，除非申诉成功；在此之前账号处于暂停状态。你可以导出数据和申诉。",
     ),
     Measure.PAYMENT_HOLD: (
         "One payment is held while it is reviewed; the rest of your wallet is unaffected.",
@@ -185,6 +186,7 @@ class StatementDraft:
     decision_id: str | None = None
     item_id: str | None = None
     caused_by: str | None = None
+    facts_zh: str = ""
 
     def row(self, statement_id: str, now: datetime, appeal_window: timedelta) -> dict[str, Any]:
         return {
@@ -204,6 +206,7 @@ class StatementDraft:
             "reason": self.reason,
             "reason_zh": self.reason_zh,
             "facts": self.facts,
+            "facts_zh": self.facts_zh or self.facts,
             "explanation": self.explanation,
             "source": self.source.value,
             "automated_detection": self.automated_detection,
@@ -252,11 +255,17 @@ def from_decision(
             else "; you can ask for a person to review it by appealing."
         )
     )
+    facts_zh = f"自动规则（{rules}）在你于 {now:%Y-%m-%d %H:%M} UTC 发送时匹配了你的内容。" + (
+        "目前还没有人工查看；审核员将决定是否发布。"
+        if measure is Measure.HOLD
+        else "目前还没有人工查看；你可以通过申诉请求人工复核。"
+    )
     return StatementDraft(
         account_id=account_id,
         measure=measure,
         starts_at=now,
         ends_at=None,
+        facts_zh=facts_zh,
         policy_clause=lead.policy_clause,
         reason="; ".join(dict.fromkeys(hit.reason for hit in enforced or decision.hits)),
         reason_zh="；".join(dict.fromkeys(hit.reason_zh for hit in enforced or decision.hits)),

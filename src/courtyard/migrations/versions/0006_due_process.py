@@ -170,6 +170,7 @@ def upgrade() -> None:
         sa.Column("reason", sa.Text(), nullable=False),
         sa.Column("reason_zh", sa.Text(), nullable=False),
         sa.Column("facts", sa.Text(), nullable=False),
+        sa.Column("facts_zh", sa.Text(), nullable=False, server_default=""),
         sa.Column(
             "explanation",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
