@@ -192,6 +192,8 @@ async def rule_overturns(conn: Conn, start: datetime, end: datetime) -> list[Rul
                 and_(
                     policy_decision_rules.c.decision_id == statements.c.decision_id,
                     policy_decision_rules.c.mode == "enforce",
+                    # As the overturn flags: the rules that restricted, not a label beside them.
+                    policy_decision_rules.c.action.in_(["block", "hold"]),
                 ),
             )
         )
