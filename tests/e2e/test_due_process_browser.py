@@ -24,7 +24,7 @@ from playwright.sync_api import Browser, Page, expect
 from courtyard.testing import FAST_HASHING, ServerProcess
 from tests.conftest import PASSWORD
 from tests.e2e.conftest import SERVER_START_SECONDS, ConsoleErrors, Shots
-from tests.e2e.test_chats_browser import Person
+from tests.e2e.test_chats_browser import TIMEOUT_MS, Person
 
 pytestmark = pytest.mark.e2e
 
@@ -137,6 +137,13 @@ def test_a_blocked_message_is_appealed_and_reversed(
         page_a.get_by_role("button", name="Send").click()
         mine = page_a.locator("li.bubble.mine").filter(has_text="hi zorblax friend")
         expect(mine).to_have_class(re.compile(r"\bfailed\b"))
+        # Without a reload, the refused bubble links to the notice that says why; the notice
+        # event of the same decision shows no second banner.
+        why = mine.get_by_role("link", name="See why")
+        expect(why).to_have_attribute("href", re.compile(r"^/notices/[0-9A-Z]{26}$"))
+        statement_path = why.get_attribute("href")
+        expect(page_a.locator("#live-notices .live-notice")).to_have_count(0)
+        shots(page_a, "a-refused-live")
 
         # After a reload the message is kept for her, with a link to the notice.
         page_a.reload()
@@ -159,7 +166,12 @@ def test_a_blocked_message_is_appealed_and_reversed(
         page_a.get_by_role("button", name="Submit appeal").click()
         expect(page_a.get_by_role("status")).to_contain_text("Your appeal is filed.")
         expect(page_a.locator("#appeal-status")).to_have_text("Open")
+        assert notice_url.endswith(str(statement_path))
         shots(page_a, "a-appealed")
+
+        # Alice goes back to the conversation while the appeal is reviewed.
+        page_a.goto(conversation_url)
+        _live(page_a)
 
         # Rita opens the review console from the nav, the appeal, and reverses the decision.
         page_r.goto(url + "/notices")
@@ -183,8 +195,19 @@ def test_a_blocked_message_is_appealed_and_reversed(
         expect(delivered.locator(".sender")).to_have_text("Alice")
         shots(page_b, "b-delivered")
 
+        # Alice's open page: her message arrives and a banner says the decision was reversed,
+        # linking to the notice.
+        expect(page_a.locator("#messages li.bubble.mine")).to_contain_text("hi zorblax friend")
+        expect(page_a.locator("#withheld")).to_have_count(0)
+        banner = page_a.locator("#live-notices .live-notice")
+        expect(banner).to_have_count(1)
+        expect(banner).to_contain_text("Reversed")
+        expect(banner).to_contain_text("Your message was not delivered.")
+        shots(page_a, "a-reversed-banner")
+        banner.get_by_role("link").click()
+
         # Alice's notice says it was reversed, with the reasons.
-        page_a.goto(notice_url)
+        expect(page_a).to_have_url(notice_url)
         expect(page_a.locator("#notice-status")).to_have_text("Reversed")
         expect(page_a.locator(".reversal-reasons")).to_have_text(
             "A word from a game, not spam. The message is delivered."
@@ -202,3 +225,46 @@ def test_a_blocked_message_is_appealed_and_reversed(
             context.close()
         for person in (alice, bob, rita):
             person.close()
+
+
+def test_a_notice_issued_elsewhere_shows_a_banner_in_the_page_language(
+    browser: Browser, policy_server: PolicyServer, shots: Shots, console_errors: ConsoleErrors
+) -> None:
+    """A decision taken while the conversation is open in Chinese (the send came from another
+    device) appears as a banner in Chinese, linking to its notice, and can be dismissed."""
+    url = policy_server.url
+    suffix = secrets.token_hex(3)
+    alice = Person(url, f"alice_{suffix}", "Alice")
+    bob = Person(url, f"bob_{suffix}", "Bob")
+    alice.befriend(bob)
+    opened = alice.http.post("/api/v1/conversations/direct", json={"account_id": bob.id})
+    assert opened.status_code == 200, opened.text
+    conversation_id = opened.json()["id"]
+    context = browser.new_context(locale="zh-CN", viewport={"width": 420, "height": 860})
+    context.set_default_timeout(TIMEOUT_MS)
+    context.add_cookies([{"name": "cy_session", "value": alice.token, "url": url}])
+    try:
+        page = context.new_page()
+        errors = console_errors(page)
+        page.goto(f"{url}/chats/{conversation_id}")
+        expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+        _live(page)
+
+        sent = alice.http.post(
+            f"/api/v1/conversations/{conversation_id}/messages",
+            json={"client_id": f"other-device-{suffix}", "text": "zorblax from my phone"},
+        )
+        assert sent.status_code == 422, sent.text
+        statement_id = sent.json()["error"]["details"]["statement_id"]
+
+        banner = page.locator(f"#live-notice-{statement_id}")
+        expect(banner).to_contain_text("你的消息未被发送。")
+        expect(banner.get_by_role("link")).to_have_attribute("href", f"/notices/{statement_id}")
+        shots(page, "zh-banner")
+        banner.get_by_role("button", name="关闭").click()
+        expect(banner).to_have_count(0)
+        assert errors == []
+    finally:
+        context.close()
+        alice.close()
+        bob.close()

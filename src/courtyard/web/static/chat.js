@@ -4,6 +4,11 @@
  * appended as they arrive and sending goes over the socket with a client id (pending, then
  * sent on the server's ack); while the socket is down the composer posts its form as usual.
  * On the list page unread badges follow new messages. Every text is set with textContent.
+ *
+ * Due process: a send refused by a rule (policy_blocked, policy_held) links its failed bubble
+ * to the notice that says why, and a governance.notice event (a decision about this account)
+ * shows a small banner linking to it. Their texts come translated from the page
+ * (cfg.strings, or the data attributes of #notice-strings).
  */
 (function () {
   "use strict";
@@ -24,6 +29,10 @@
   var retry = 1000;
   var typingSent = 0;
   var typingTimer = null;
+  var noticeNode = document.getElementById("notice-strings");
+  var N = noticeNode ? noticeNode.dataset : {};
+  var zh = /^zh\b/i.test(document.documentElement.lang || "");
+  var linkedNotices = {}; // statement ids a refused bubble already links to
 
   function fmt(template, values) {
     return template.replace(/%\((\w+)\)s/g, function (_, key) {
@@ -122,6 +131,8 @@
     li.dataset.id = message.id;
     li.dataset.seq = message.seq;
     li.classList.remove("pending", "failed");
+    var why = li.querySelector("a.notice-link");
+    if (why) why.remove();
     var state = li.querySelector(".state");
     if (state) state.textContent = S.sent;
     if (message.sender_id === cfg.me && !message.recalled && !li.querySelector("form.recall")) {
@@ -146,6 +157,13 @@
     if (document.getElementById("m-" + message.id)) return;
     var empty = document.getElementById("no-messages");
     if (empty) empty.remove();
+    // Withheld content that a reviewer released arrives under its own id.
+    var withheld = document.getElementById("w-" + message.id);
+    if (withheld) {
+      var kept = withheld.parentNode;
+      withheld.remove();
+      if (kept && !kept.children.length) kept.remove();
+    }
     var li = message.sender_id === cfg.me ? pendingFor(message.client_id) : null;
     if (!li) {
       li = bubble(message, false);
@@ -202,6 +220,76 @@
     li.classList.add("failed");
     var state = li.querySelector(".state");
     if (state) state.textContent = S.failed + (error.message ? ": " + error.message : "");
+    var statementId = (error.details || {}).statement_id;
+    if ((error.code === "policy_blocked" || error.code === "policy_held") && statementId) {
+      linkNotice(li, String(statementId));
+    }
+  }
+
+  // ---- due process: why a send was refused, and notices as they are issued ---------------
+
+  function noticeHref(id) {
+    return "/notices/" + encodeURIComponent(id);
+  }
+
+  function linkNotice(li, statementId) {
+    linkedNotices[statementId] = true;
+    var shown = document.getElementById("live-notice-" + statementId);
+    if (shown) shown.remove(); // the bubble says it where it happened
+    if (li.querySelector("a.notice-link")) return;
+    var meta = li.querySelector(".meta");
+    var link = el("a", "notice-link", S.see_why || N.seeWhy || "");
+    link.href = noticeHref(statementId);
+    meta.appendChild(document.createTextNode(" "));
+    meta.appendChild(link);
+  }
+
+  // The banners' live region exists before anything is put in it, so it is announced. It sits
+  // at the top of the page's content and stays in view while the page scrolls.
+  var noticeArea = el("div", "live-notices");
+  noticeArea.id = "live-notices";
+  noticeArea.setAttribute("aria-live", "polite");
+  var mainNode = document.getElementById("main") || document.body;
+  mainNode.insertBefore(noticeArea, mainNode.firstChild);
+
+  function onNotice(data) {
+    if (!data || typeof data.id !== "string" || linkedNotices[data.id]) return;
+    // A send of ours in this conversation may be what it is about: its refusal, which links
+    // the bubble instead, can follow the event by a moment.
+    if (cid && data.conversation_id === cid && list && list.querySelector("li.bubble.pending")) {
+      setTimeout(function () { showNotice(data); }, 1500);
+    } else {
+      showNotice(data);
+    }
+  }
+
+  function showNotice(data) {
+    if (linkedNotices[data.id]) return;
+    var what = (zh && data.what_zh) || data.what || "";
+    var old = document.getElementById("live-notice-" + data.id);
+    if (old) old.remove();
+    var box = el("div", "live-notice");
+    box.id = "live-notice-" + data.id;
+    box.dataset.status = data.status || "";
+    var link = el("a", "live-notice-link");
+    link.href = noticeHref(data.id);
+    var reversed = S.notice_reversed || N.reversed;
+    if (data.status === "reversed" && reversed) {
+      link.appendChild(el("strong", "", reversed));
+      link.appendChild(document.createTextNode(" · "));
+    }
+    link.appendChild(document.createTextNode(what));
+    box.appendChild(link);
+    var close = el("button", "live-notice-close", "\u00d7");
+    close.type = "button";
+    var label = S.dismiss || N.dismiss;
+    if (label) {
+      close.setAttribute("aria-label", label);
+      close.title = label;
+    }
+    close.addEventListener("click", function () { box.remove(); });
+    box.appendChild(close);
+    noticeArea.appendChild(box);
   }
 
   function onTyping(frame) {
@@ -335,7 +423,8 @@
     } else if (frame.type === "event") {
       cursor = frame.id;
       var data = frame.data || {};
-      if (cid && data.conversation_id === cid) onConversationEvent(frame.kind, data);
+      if (frame.kind === "governance.notice") onNotice(data);
+      else if (cid && data.conversation_id === cid) onConversationEvent(frame.kind, data);
       else if (!cid) onListEvent(frame.kind, data);
     } else if (frame.type === "ack" && cid) {
       onAck(frame);
