@@ -6,12 +6,15 @@ read-only policy console."""
 
 from __future__ import annotations
 
+import html
 import re
 
 from courtyard.accounts import store as accounts_store
 from courtyard.accounts.model import Actor, OperatorRole
 from courtyard.container import Services
+from courtyard.governance.ladder import Measure
 from tests.conftest import PASSWORD
+from tests.governance.test_due_process_targets import _Payments, _suspect
 from tests.web.conftest import Browser, BrowserFactory, csrf_of
 from tests.web.test_chats_pages import _befriend, _direct, _people
 
@@ -48,6 +51,32 @@ async def _blocked(browser: BrowserFactory, services: Services) -> tuple[Browser
     assert sent.status_code == 422, sent.text[:2000]
     assert "Read the notice" in sent.text
     return alice, bob, cid
+
+
+async def _account_id(services: Services, handle: str) -> str:
+    async with services.db.read() as conn:
+        account = await accounts_store.get_account_by_handle(conn, handle)
+    assert account is not None
+    return account.id
+
+
+async def _hold_payment(
+    services: Services, account_id: str, payment_id: str, *, facts_zh: str = "该付款符合洗钱模式。"
+) -> dict[str, object]:
+    """One payment held for review through the service (the wallet is a stand-in)."""
+    if "payment" not in services.due_process.restrictors:
+        services.due_process.restrictors["payment"] = _Payments()
+    async with services.db.write() as tx:
+        return await services.due_process.hold_target_in(
+            tx,
+            measure=Measure.PAYMENT_HOLD,
+            target_type="payment",
+            target_id=payment_id,
+            account_id=account_id,
+            decision=_suspect(),
+            facts="The payment matched a money-mule pattern.",
+            facts_zh=facts_zh,
+        )
 
 
 async def _reviewer(browser: BrowserFactory, services: Services, handle: str = "rita") -> Browser:
@@ -331,3 +360,36 @@ async def test_a_suspended_account_can_read_its_notices_and_standing(
     detail = await erin.page(f"/notices/{statement_id}")
     assert "Repeated harassment." in detail
     assert "A reviewer decided." in detail
+
+
+async def test_notices_show_the_chinese_text_on_chinese_pages(
+    browser: BrowserFactory, services: Services
+) -> None:
+    alice, _bob, cid = await _blocked(browser, services)
+    [statement_id] = set(_NOTICE.findall(await alice.page(f"/chats/{cid}")))
+    actor = await services.accounts.authenticate(alice.http.cookies["cy_session"])
+    assert actor is not None
+    [notice] = await services.due_process.notices(actor)
+    assert notice["facts_zh"]
+    assert notice["facts_zh"] != notice["facts"]
+    zh_headers = {"accept-language": "zh-CN"}
+
+    zh = (await alice.get(f"/notices/{statement_id}", headers=zh_headers)).text
+    assert html.escape(notice["facts_zh"]) in zh
+    assert html.escape(notice["facts"]) not in zh
+    assert "你的消息未被发送。" in zh
+    assert "此处不允许使用 zorblax。" in zh
+    en = await alice.page(f"/notices/{statement_id}")
+    assert html.escape(notice["facts"]) in en
+    assert html.escape(notice["facts_zh"]) not in en
+    assert "Your message was not delivered." in en
+    listing = (await alice.get("/notices", headers=zh_headers)).text
+    assert "你的消息未被发送。" in listing
+    assert "Your message was not delivered." not in listing
+
+    # A statement without Chinese facts falls back to the English ones.
+    held = await _hold_payment(services, actor.id, "pay-1", facts_zh="")
+    zh = (await alice.get(f"/notices/{held['id']}", headers=zh_headers)).text
+    assert "The payment matched a money-mule pattern." in zh
+    assert "一笔付款正在审核中被暂扣" in zh
+    assert "一小时内新增收款人过多。" in zh
