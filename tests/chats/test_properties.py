@@ -9,6 +9,7 @@ a few properties of their own at the end.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,14 +29,20 @@ from courtyard.chats.model import (
     DeclineTransfer,
     DemoteAdmin,
     Dissolve,
+    GroupReadOnly,
     GroupState,
     Invite,
     JoinByLink,
     Leave,
+    Member,
     Mentions,
+    Message,
+    MessageRecalled,
     MuteMember,
+    NotAllowed,
     PromoteAdmin,
     ProposeTransfer,
+    ReadOnly,
     RejectInvitation,
     RemoveMember,
     RevokeInviteLink,
@@ -44,8 +51,10 @@ from courtyard.chats.model import (
     SetName,
     SetNickname,
     SetOwnerApproval,
+    SetRules,
     UnmuteMember,
     apply,
+    check_remove,
     check_text,
     create_group,
     direct_key,
@@ -107,6 +116,7 @@ def draw_command(data: st.DataObject, state: GroupState) -> Command:
         MuteMember: (who, durations),
         SetName: (texts,),
         SetAnnouncement: (texts,),
+        SetRules: (texts,),
         SetNickname: (st.none() | texts,),
         SetOwnerApproval: (st.booleans(),),
     }
@@ -140,6 +150,7 @@ COMMANDS: list[type[Any]] = [
     DeclineTransfer,
     SetName,
     SetAnnouncement,
+    SetRules,
     SetNickname,
     SetOwnerApproval,
 ]
@@ -204,6 +215,10 @@ def check_outsider_changed_only_own_admission(
 
 def check_step(before: GroupState, after: GroupState, command: Command) -> None:
     check_invariants(after)
+    # Only due process sets or lifts read-only mode; only SetRules changes the rules.
+    assert after.conversation.read_only == before.conversation.read_only
+    if after.conversation.rules != before.conversation.rules:
+        assert isinstance(command, SetRules)
     if command.actor_id not in before.members and after != before:
         check_outsider_changed_only_own_admission(before, after, command)
     if isinstance(command, Leave | RemoveMember):
@@ -321,3 +336,111 @@ def test_direct_key_names_one_unordered_pair(a: str, b: str, c: str, d: str) -> 
         return
     assert direct_key(a, b) == direct_key(b, a)
     assert (direct_key(a, b) == direct_key(c, d)) == ({a, b} == {c, d})
+
+
+# ---- group moderation: read-only mode and removing messages ---------------------------------
+
+
+def random_group(data: st.DataObject) -> tuple[GroupState, datetime]:
+    """A group after a random history (the same commands as above), and the time it ends."""
+    state = create_group(
+        conversation_id="g",
+        owner_id="o",
+        name="Group",
+        member_ids=list(data.draw(st.sampled_from(["a", "ab"]), label="initial")),
+        friends=FRIENDS,
+        now=T0,
+        settings=data.draw(group_settings, label="settings"),
+    ).state
+    now = T0
+    for _ in range(data.draw(st.integers(0, 25), label="history")):
+        command = draw_command(data, state)
+        now += data.draw(waits, label="wait")
+        try:
+            state = apply(state, command, now).state
+        except CourtyardError:
+            continue
+    return state, now
+
+
+def _result(state: GroupState, command: Command, now: datetime) -> object:
+    """What applying a command gives: the new state, or the error's code and details."""
+    try:
+        return apply(state, command, now).state
+    except CourtyardError as exc:
+        return (exc.code, exc.details)
+
+
+@settings(deadline=None, max_examples=500)
+@given(st.data())
+def test_read_only_lets_members_only_go_away_and_ends_by_the_clock(data: st.DataObject) -> None:
+    """While read-only, a command either fails or is a member leaving / an invitee declining;
+    once its end has passed, every command does exactly what it would without it."""
+    state, now = random_group(data)
+    until = data.draw(st.none() | st.sampled_from([timedelta(hours=1), timedelta(days=1)]))
+    mode = ReadOnly("s", now, now + until if until is not None else None, "reason")
+    frozen = replace(state, conversation=replace(state.conversation, read_only=mode))
+    free = replace(state, conversation=replace(state.conversation, read_only=None))
+    for _ in range(data.draw(st.integers(1, 20), label="steps")):
+        command = draw_command(data, frozen)
+        now += data.draw(waits, label="wait")
+        in_force = mode.until is None or now < mode.until
+        try:
+            after = apply(frozen, command, now).state
+        except GroupReadOnly:
+            assert in_force
+            assert not isinstance(command, Leave | DeclineInvitation)
+            continue
+        except CourtyardError:
+            if not in_force:
+                assert _result(frozen, command, now) == _result(free, command, now)
+            continue
+        if in_force:
+            assert isinstance(command, Leave | DeclineInvitation)
+            assert set(after.members) <= set(frozen.members)
+        else:
+            expected = apply(free, command, now).state
+            assert replace(after, conversation=replace(after.conversation, read_only=None)) == (
+                expected
+            )
+        assert after.conversation.read_only == mode
+        frozen = after
+        free = replace(after, conversation=replace(after.conversation, read_only=None))
+
+
+RANK = {Role.OWNER: 2, Role.ADMIN: 1, Role.MEMBER: 0}
+
+
+@settings(deadline=None, max_examples=500)
+@given(st.data())
+def test_removing_a_message_goes_down_the_ranks(data: st.DataObject) -> None:
+    """Only an owner or admin removes, and only the message of someone ranked below them now
+    (a former member counts as a plain member); never their own, never twice."""
+    state, now = random_group(data)
+    actor = data.draw(people(state), label="actor")
+    author = data.draw(st.sampled_from(ACCOUNTS), label="author")
+    recalled = data.draw(st.booleans(), label="recalled")
+    message = Message("m", "g", author, "text", T0, recalled_at=T0 if recalled else None)
+    actor_member: Member | None = state.members.get(actor)
+    author_role = state.members[author].role if author in state.members else Role.MEMBER
+    try:
+        remover = check_remove(state, message, actor, now)
+    except (NotAllowed, MessageRecalled, ConversationDissolved):
+        allowed = (
+            state.conversation.dissolved_at is None
+            and actor_member is not None
+            and actor != author
+            and RANK[actor_member.role] > RANK[author_role]
+            and not recalled
+        )
+        assert not allowed
+        return
+    except CourtyardError:  # not a member
+        assert actor_member is None
+        return
+    assert remover == actor_member
+    assert remover.role in {Role.OWNER, Role.ADMIN}
+    assert actor != author
+    assert RANK[remover.role] > RANK[author_role]
+    assert not recalled
+    assert state.conversation.dissolved_at is None

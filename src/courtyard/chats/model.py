@@ -28,6 +28,7 @@ from courtyard.core.text import text_problem
 GROUP_NAME_MAX = 64
 NICKNAME_MAX = 32
 ANNOUNCEMENT_MAX = 2000
+RULES_MAX = 2000
 ALL_MENTION_TOKENS = ("all", "所有人")  # "@all" and WeChat's "@所有人" mean everyone
 
 
@@ -77,6 +78,25 @@ class ConversationSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ReadOnly:
+    """The platform's read-only mode on a group: a reviewer's measure, explained to the owner
+    by a statement of reasons (``statement_id``) and to the members by its ``reason``."""
+
+    statement_id: str
+    since: datetime
+    until: datetime | None  # None: until it is lifted
+    reason: str
+
+    def in_force(self, now: datetime) -> bool:
+        return read_only_in_force(self.until, now)
+
+
+def read_only_in_force(until: datetime | None, now: datetime) -> bool:
+    """Expiry needs no job: a read-only mode whose end has passed no longer applies."""
+    return until is None or now < until
+
+
+@dataclass(frozen=True, slots=True)
 class Conversation:
     id: str
     kind: ConversationKind
@@ -87,6 +107,14 @@ class Conversation:
     announcement: str | None = None
     proposed_owner_id: str | None = None  # an ownership transfer waiting for acceptance
     dissolved_at: datetime | None = None
+    rules: str | None = None  # the group's rules, shown to everyone who joins
+    read_only: ReadOnly | None = None  # set and lifted by due process, never by ``apply``
+
+    def read_only_at(self, now: datetime) -> ReadOnly | None:
+        """The read-only mode in force at ``now``, if any."""
+        if self.read_only is not None and self.read_only.in_force(now):
+            return self.read_only
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +177,8 @@ class Message:
     # The message this content was first sent as (forwards carry it): virality is counted
     # per original, not per copy.
     origin_id: str | None = None
+    # The owner or admin who removed it for everyone (a recall by its author leaves None).
+    removed_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,6 +305,21 @@ class MemberMuted(Forbidden):
 class ConversationDissolved(Conflict):
     code = "conversation_dissolved"
     default_message = "This group has been dissolved."
+
+
+class GroupReadOnly(Forbidden):
+    """The platform put the group in read-only mode: members read and may leave; nobody sends
+    or changes the group until it ends or is lifted (its owner was told why and may appeal)."""
+
+    code = "group_read_only"
+
+    def __init__(self, until: datetime | None) -> None:
+        super().__init__(
+            "The platform has made this group read-only: it can be read, and left, but not "
+            "written to"
+            + (f" until {until.isoformat()}." if until is not None else " until further notice."),
+            details={"until": until.isoformat() if until is not None else None},
+        )
 
 
 class NotAFriend(Forbidden):
@@ -505,6 +550,12 @@ class SetAnnouncement:
 
 
 @dataclass(frozen=True, slots=True)
+class SetRules:
+    actor_id: str
+    text: str  # empty clears them
+
+
+@dataclass(frozen=True, slots=True)
 class SetNickname:
     actor_id: str
     nickname: str | None  # None or blank clears it
@@ -542,6 +593,7 @@ Command = (
     | DeclineTransfer
     | SetName
     | SetAnnouncement
+    | SetRules
     | SetNickname
     | SetOwnerApproval
     | Dissolve
@@ -568,6 +620,7 @@ class EffectKind(StrEnum):
     OWNER_CHANGED = "owner_changed"
     RENAMED = "renamed"
     NOTIFY_ALL_MEMBERS = "notify_all_members"  # a published announcement
+    RULES_CHANGED = "rules_changed"
     NICKNAME_CHANGED = "nickname_changed"
     SETTINGS_CHANGED = "settings_changed"
     DISSOLVED = "dissolved"
@@ -643,8 +696,22 @@ def apply(state: GroupState, command: Command, now: datetime) -> Outcome:
     """
     if state.conversation.dissolved_at is not None:
         raise ConversationDissolved
+    check_not_read_only(state, command, now)
     rule: Callable[[GroupState, Any, datetime], Outcome] = _RULES[type(command)]
     return rule(state, command, now)
+
+
+# What a read-only group still allows: going away (a member leaving, an invitee declining their
+# card). Everything else adds or changes something and waits until the mode ends.
+ALLOWED_WHILE_READ_ONLY: tuple[type, ...] = (Leave, DeclineInvitation)
+
+
+def check_not_read_only(state: GroupState, command: Command | None, now: datetime) -> None:
+    """Refuse ``command`` (None: a message send or removal) while the platform's read-only
+    mode is in force."""
+    read_only = state.conversation.read_only_at(now)
+    if read_only is not None and not isinstance(command, ALLOWED_WHILE_READ_ONLY):
+        raise GroupReadOnly(read_only.until)
 
 
 def _require_member(state: GroupState, account_id: str) -> Member:
@@ -1050,6 +1117,19 @@ def _set_announcement(state: GroupState, command: SetAnnouncement, _now: datetim
     return Outcome(replace(state, conversation=conversation), effects)
 
 
+def _set_rules(state: GroupState, command: SetRules, _now: datetime) -> Outcome:
+    """The group's rules, shown to every member who joins from now on. Every change (clearing
+    included) is an effect, so members' clients stay in step."""
+    actor = _require_member(state, command.actor_id)
+    _require_role(actor, "set the group rules", Role.OWNER, Role.ADMIN)
+    rules = normalize_rules(command.text)
+    if rules == state.conversation.rules:
+        return Outcome(state)
+    conversation = replace(state.conversation, rules=rules)
+    effect = Effect(EffectKind.RULES_CHANGED, by_id=actor.account_id)
+    return Outcome(replace(state, conversation=conversation), (effect,))
+
+
 def _set_nickname(state: GroupState, command: SetNickname, _now: datetime) -> Outcome:
     member = _require_member(state, command.actor_id)
     changed = replace(member, nickname=normalize_nickname(command.nickname))
@@ -1101,6 +1181,7 @@ _RULES: dict[type, Callable[[GroupState, Any, datetime], Outcome]] = {
     DeclineTransfer: _decline_transfer,
     SetName: _set_name,
     SetAnnouncement: _set_announcement,
+    SetRules: _set_rules,
     SetNickname: _set_nickname,
     SetOwnerApproval: _set_owner_approval,
     Dissolve: _dissolve,
@@ -1147,6 +1228,19 @@ def normalize_announcement(raw: str) -> str | None:
     problem = text_problem(text, multiline=True)
     if problem:
         raise InvalidInput(problem, details={"field": "text"}, code="invalid_text")
+    return text or None
+
+
+def normalize_rules(raw: str) -> str | None:
+    text = raw.replace("\r\n", "\n").strip()
+    if len(text) > RULES_MAX:
+        raise InvalidInput(
+            f"Group rules are at most {RULES_MAX} characters.",
+            details={"field": "rules", "max_length": RULES_MAX},
+        )
+    problem = text_problem(text, multiline=True)
+    if problem:
+        raise InvalidInput(problem, details={"field": "rules"}, code="invalid_text")
     return text or None
 
 
@@ -1265,6 +1359,36 @@ def recall(
     return replace(message, text="", attachment_ids=(), recalled_at=now)
 
 
+def check_remove(state: GroupState, message: Message, actor_id: str, now: datetime) -> Member:
+    """Whether ``actor_id`` may take ``message`` down for everyone; returns the actor.
+
+    Not a recall: owners and admins remove a member's message whatever its age, the removal is
+    recorded as theirs, and its author is told. It goes down the ranks like removing a member:
+    an admin removes plain members' messages, the owner anyone's but their own (one's own
+    message is recalled, within the window). The author's rank is the one they hold now;
+    someone who has left counts as a plain member. A dissolved or read-only group refuses it.
+    """
+    if state.conversation.dissolved_at is not None:
+        raise ConversationDissolved
+    check_not_read_only(state, None, now)
+    actor = _require_member(state, actor_id)
+    _require_role(actor, "remove messages", Role.OWNER, Role.ADMIN)
+    author = state.members.get(message.sender_id)
+    author_role = author.role if author is not None else Role.MEMBER
+    if message.sender_id == actor_id or _RANK[actor.role] <= _RANK[author_role]:
+        raise NotAllowed("remove this message", actor.role)
+    if message.recalled_at is not None:
+        raise MessageRecalled
+    return actor
+
+
+def remove_message(state: GroupState, message: Message, actor_id: str, now: datetime) -> Message:
+    """The message as stored after an owner or admin removed it: text and attachments gone,
+    the remover named."""
+    check_remove(state, message, actor_id, now)
+    return replace(message, text="", attachment_ids=(), recalled_at=now, removed_by=actor_id)
+
+
 def forward(
     message: Message, *, message_id: str, conversation_id: str, sender_id: str, now: datetime
 ) -> Message:
@@ -1325,6 +1449,11 @@ class MessageOut(BaseModel):
     friction: bool = Field(
         default=False, description="True: it can be forwarded to one conversation at a time"
     )
+    removed_by: str | None = Field(
+        default=None,
+        description="The owner or admin who removed it for everyone (None: recalled by its "
+        "author, or not removed)",
+    )
 
 
 def message_payload(
@@ -1353,6 +1482,7 @@ def message_payload(
         "recalled": message.recalled_at is not None,
         "labels": list(message.labels),
         "friction": message.friction,
+        "removed_by": message.removed_by,
     }
 
 
@@ -1367,6 +1497,20 @@ class MemberOut(BaseModel):
     invited_by: str | None
 
 
+class ReadOnlyOut(BaseModel):
+    """The platform's read-only mode on a group, as its members see it."""
+
+    since: datetime
+    until: datetime | None = Field(description="None: until the platform lifts it")
+    reason: str
+
+
+def read_only_out(read_only: ReadOnly | None, now: datetime) -> ReadOnlyOut | None:
+    if read_only is None or not read_only.in_force(now):
+        return None
+    return ReadOnlyOut(since=read_only.since, until=read_only.until, reason=read_only.reason)
+
+
 class ConversationOut(BaseModel):
     id: str
     kind: ConversationKind
@@ -1377,6 +1521,10 @@ class ConversationOut(BaseModel):
     peer_display_name: str | None
     owner_id: str | None
     announcement: str | None
+    rules: str | None = Field(default=None, description="The group's rules, shown to newcomers")
+    read_only: ReadOnlyOut | None = Field(
+        default=None, description="Set while the platform has made the group read-only"
+    )
     owner_approval: bool
     member_count: int
     created_at: datetime
@@ -1398,6 +1546,7 @@ class InvitationOut(BaseModel):
     id: str
     conversation_id: str
     conversation_name: str | None
+    rules: str | None = Field(default=None, description="The group's rules, to read before joining")
     member_count: int
     inviter_id: str
     inviter_name: str
@@ -1445,7 +1594,35 @@ class GroupUpdateIn(BaseModel):
     model_config = _STRICT
     name: str | None = Field(default=None, max_length=256)
     announcement: str | None = Field(default=None, max_length=10_000)
+    rules: str | None = Field(default=None, max_length=10_000)
     owner_approval: bool | None = None
+
+
+class ReportedMessageOut(BaseModel):
+    id: str
+    seq: int
+    sender_id: str
+    snippet: str
+    sent_at: datetime
+
+
+class GroupReportOut(BaseModel):
+    """A report about a group or one of its messages, as its owner and admins see it: never
+    who filed it."""
+
+    id: str
+    target_type: str
+    target_id: str
+    category: str
+    explanation: str
+    created_at: datetime
+    status: str
+    outcome: str | None
+    resolved_at: datetime | None
+    message: ReportedMessageOut | None = Field(
+        default=None,
+        description="The reported message, when it still shows and the viewer can read it",
+    )
 
 
 class SendIn(BaseModel):
