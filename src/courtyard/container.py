@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from courtyard.accounts.service import AccountsService, LocalDevelopmentVerifier
-from courtyard.chats.moderation import MessageModeration
+from courtyard.chats.moderation import GroupModeration, MessageModeration
 from courtyard.chats.service import ChatsService
 from courtyard.contacts.service import ContactsService
 from courtyard.core.bus import Bus, InProcessBus, RedisBus
@@ -112,6 +112,9 @@ async def build_services(
         )
         chats.due_process = due_process
         due_process.content["message"] = MessageModeration(chats)
+        group = GroupModeration(chats)
+        due_process.content["group"] = group
+        due_process.restrictors["group"] = group
         virality.on_escalate = due_process.escalate_in
         governance.author_facts = accounts.author_facts
         await governance.start(bus)

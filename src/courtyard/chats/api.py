@@ -19,6 +19,7 @@ from courtyard.chats.model import (
     DirectIn,
     ForwardIn,
     GroupIn,
+    GroupReportOut,
     GroupUpdateIn,
     InvitationOut,
     InviteIn,
@@ -89,7 +90,8 @@ async def get_conversation(
 @router.patch(
     "/conversations/{conversation_id}",
     response_model=ConversationOut,
-    summary="Rename a group, publish its announcement, or require approval of invitations",
+    summary="Rename a group, publish its announcement, set its rules, or require approval of "
+    "invitations",
 )
 async def update_group(
     conversation_id: str, body: GroupUpdateIn, actor: ActorDep, services: ServicesDep
@@ -99,6 +101,7 @@ async def update_group(
         conversation_id,
         name=body.name,
         announcement=body.announcement,
+        rules=body.rules,
         owner_approval=body.owner_approval,
     )
 
@@ -192,6 +195,20 @@ async def recall(
     conversation_id: str, message_id: str, actor: ActorDep, services: ServicesDep
 ) -> MessageOut:
     return await services.chats.recall(actor, conversation_id, message_id)
+
+
+@router.post(
+    "/conversations/{conversation_id}/messages/{message_id}/remove",
+    response_model=MessageOut,
+    summary="Remove a member's message for everyone (owner, admins)",
+    description="Group moderation, not a recall: no time window; an admin removes plain "
+    "members' messages, the owner anyone else's. The author is told who removed it. Refused "
+    "with `group_read_only` (403) while the platform has made the group read-only.",
+)
+async def remove_message(
+    conversation_id: str, message_id: str, actor: ActorDep, services: ServicesDep
+) -> MessageOut:
+    return await services.chats.remove_message(actor, conversation_id, message_id)
 
 
 @router.delete(
@@ -393,6 +410,17 @@ async def answer_transfer(
 ) -> Response:
     await services.chats.transfer(actor, conversation_id, action)
     return Response(status_code=204)
+
+
+@router.get(
+    "/conversations/{conversation_id}/reports",
+    response_model=list[GroupReportOut],
+    summary="Reports about this group and its messages (owner, admins); never who reported",
+)
+async def group_reports(
+    conversation_id: str, actor: ActorDep, services: ServicesDep
+) -> list[GroupReportOut]:
+    return await services.chats.group_reports(actor, conversation_id)
 
 
 # ---- invitations and links -----------------------------------------------------------------

@@ -13,6 +13,8 @@ from courtyard.realtime.model import EventDraft
 MESSAGE = "chat.message"
 MESSAGE_RECALLED = "chat.message.recalled"
 MESSAGE_HIDDEN = "chat.message.hidden"
+# To a message's author when an owner or admin removed it for everyone.
+MESSAGE_REMOVED_BY_ADMIN = "chat.message.removed_by_admin"
 READ = "chat.read"
 CONVERSATION_CREATED = "chat.conversation.created"
 CONVERSATION_UPDATED = "chat.conversation.updated"
@@ -20,6 +22,8 @@ MEMBER_JOINED = "chat.member.joined"
 MEMBER_LEFT = "chat.member.left"
 MEMBER_REMOVED = "chat.member.removed"
 MEMBER_UPDATED = "chat.member.updated"
+# The platform put the group in read-only mode, or ended it (``read_only`` is then null).
+GROUP_READ_ONLY = "chat.group.read_only"
 INVITATION = "chat.invitation"
 INVITATION_CLOSED = "chat.invitation.closed"
 SETTINGS = "chat.settings"

@@ -1,5 +1,6 @@
-"""Messages as due process sees them: found for a reporter, shown in context to a reviewer,
-taken down, and delivered again when a decision is reversed.
+"""Messages and groups as due process sees them: found for a reporter, shown in context to a
+reviewer, taken down, and delivered again when a decision is reversed; a group put in the
+platform's read-only mode and released from it.
 
 Every read goes through the same history ranges as the client's own reads, so a reporter can
 only report, and a reviewer only sees as context, what that reporter could read.
@@ -11,6 +12,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from courtyard.chats import events, store
+from courtyard.chats.model import ConversationKind, ReadOnly
 from courtyard.core.db import Conn, Tx
 from courtyard.core.ids import new_id
 from courtyard.governance import due_process_store
@@ -143,3 +145,93 @@ class MessageModeration:
             )
         )
         return str(payload["id"])
+
+
+class GroupModeration:
+    """Groups as due process sees them: the ``ContentHandler`` for target type ``group`` (a
+    member reports the whole group; a reviewer reads its recent messages as the reporter could)
+    and its ``TargetRestrictor``, which puts the group in the platform's read-only mode and
+    lifts it when the statement is reversed."""
+
+    def __init__(self, chats: ChatsService) -> None:
+        self._chats = chats
+
+    async def find(self, conn: Conn, viewer_id: str, content_id: str) -> ContentRef | None:
+        """A group the viewer is a member of now; its "author" is the owner, who is
+        answerable for it and receives the statement of any measure on it."""
+        conversation = await store.get_conversation(conn, content_id)
+        if (
+            conversation is None
+            or conversation.kind is not ConversationKind.GROUP
+            or conversation.owner_id is None
+            or await store.get_member(conn, content_id, viewer_id) is None
+        ):
+            return None
+        return ContentRef(
+            "group", content_id, conversation.owner_id, content_id, conversation.name or ""
+        )
+
+    async def context(
+        self, conn: Conn, viewer_id: str, content_id: str, around: int
+    ) -> list[dict[str, Any]]:
+        """The group's last ``around * 2`` messages the viewer can read, oldest first."""
+        ranges = await store.history_ranges_of(conn, content_id, viewer_id)
+        latest = await store.history(
+            conn,
+            content_id,
+            viewer_id,
+            ranges,
+            after_seq=0,
+            before_seq=None,
+            limit=max(0, around) * 2,
+            newest_first=True,
+        )
+        return [
+            {
+                "id": m.message.id,
+                "seq": m.seq,
+                "sender_id": m.message.sender_id,
+                "text": m.message.text,
+                "sent_at": m.message.sent_at,
+                "reported": False,
+            }
+            for m in reversed(latest)
+        ]
+
+    async def remove(self, tx: Tx, content_id: str) -> dict[str, Any] | None:
+        """Groups are not taken down this way (read-only mode is the measure on a group)."""
+        return None
+
+    async def deliver(self, withheld: dict[str, Any]) -> str | None:
+        return None
+
+    async def restrict(self, tx: Tx, target_id: str, statement: dict[str, Any]) -> None:
+        """Read-only mode from the statement's start to its end (None: until lifted)."""
+        await self._chats.read_only_in(
+            tx, target_id, _read_only_of(statement), by=statement.get("decided_by")
+        )
+
+    async def lift(self, tx: Tx, target_id: str) -> None:
+        """End read-only mode after a reversal (due process marks the restriction lifted
+        first). Another read-only measure on the group still in force takes over."""
+        now = self._chats._clock.now()
+        replacement = None
+        restriction = await due_process_store.target_restriction(tx.conn, "group", target_id)
+        if restriction is not None and (
+            restriction["ends_at"] is None or restriction["ends_at"] > now
+        ):
+            statement = await due_process_store.get_row(
+                tx.conn, due_process_store.statements, restriction["statement_id"]
+            )
+            if statement is not None and statement["status"] != "reversed":
+                replacement = _read_only_of(statement)
+        await self._chats.lift_read_only_in(tx, target_id, replacement)
+
+
+def _read_only_of(statement: dict[str, Any]) -> ReadOnly:
+    return ReadOnly(
+        statement_id=statement["id"],
+        since=statement["starts_at"],
+        until=statement["ends_at"],
+        reason=statement["reason"],
+    )

@@ -47,6 +47,8 @@ from courtyard.chats.model import (
     Effect,
     EffectKind,
     ForwardFriction,
+    GroupReadOnly,
+    GroupReportOut,
     GroupState,
     Invitation,
     InvitationOut,
@@ -63,18 +65,22 @@ from courtyard.chats.model import (
     MessageRecalled,
     MuteMember,
     NotAFriend,
+    NotAllowed,
     Outcome,
     PromoteAdmin,
     ProposeTransfer,
+    ReadOnly,
     RecipientUnavailable,
     RejectInvitation,
     RemoveMember,
+    ReportedMessageOut,
     RevokeInviteLink,
     Role,
     SetAnnouncement,
     SetName,
     SetNickname,
     SetOwnerApproval,
+    SetRules,
     UnmuteMember,
     apply,
     attachment_not_found,
@@ -89,6 +95,9 @@ from courtyard.chats.model import (
     message_not_found,
     message_payload,
     parse_mentions,
+    read_only_in_force,
+    read_only_out,
+    remove_message,
 )
 from courtyard.chats.writer import GroupCommitter
 from courtyard.contacts import store as contacts_store
@@ -105,6 +114,7 @@ from courtyard.core.errors import (
 from courtyard.core.ids import is_valid_id, new_id
 from courtyard.core.media import MediaStore, sanitize_image
 from courtyard.core.pagination import Page, clamp_limit, decode_cursor, encode_cursor
+from courtyard.governance import due_process_store
 from courtyard.governance.hashes import hash_image
 from courtyard.governance.model import (
     Capability,
@@ -123,6 +133,7 @@ from courtyard.realtime.model import EventDraft
 from courtyard.realtime.service import RealtimeService
 
 CLIENT_ID_MAX = 64
+SNIPPET_MAX = 200  # characters of a reported message shown to the group's owner and admins
 IMAGE_EXTENSIONS = frozenset({"jpg", "jpeg", "png", "gif", "webp"})
 FILENAME_MAX = 200
 UNREAD_CAP = 999  # unread counts above this show as "999+"
@@ -148,6 +159,11 @@ def _clean_filename(raw: str) -> str:
         stem, dot, ext = name.rpartition(".")
         name = (stem[: FILENAME_MAX - len(ext) - 1] + dot + ext) if dot else name[:FILENAME_MAX]
     return name
+
+
+def _within(ranges: Sequence[tuple[int, int | None]], seq: int) -> bool:
+    """Whether ``seq`` falls in one of an account's history ranges (it may read it)."""
+    return any(lo < seq and (hi is None or seq <= hi) for lo, hi in ranges)
 
 
 def _check_id(value: str, field: str) -> str:
@@ -334,6 +350,8 @@ class ChatsService:
             peer_display_name=peer.display_name if peer else None,
             owner_id=c.owner_id,
             announcement=c.announcement,
+            rules=c.rules,
+            read_only=read_only_out(c.read_only, self._clock.now()),
             owner_approval=c.settings.owner_approval,
             member_count=member_count,
             created_at=c.created_at,
@@ -482,6 +500,7 @@ class ChatsService:
             id=invitation.id,
             conversation_id=conversation_id,
             conversation_name=state.conversation.name,
+            rules=state.conversation.rules,
             member_count=len(state.members),
             inviter_id=invitation.inviter_id,
             inviter_name=inviter.display_name if inviter else "",
@@ -883,6 +902,8 @@ class ChatsService:
                 capabilities.require(Capability.FORWARD)
         if context.dissolved:
             raise ConversationDissolved
+        if context.read_only and not released and read_only_in_force(context.read_only_until, now):
+            raise GroupReadOnly(context.read_only_until)
         if not released and context.muted_until is not None and now < context.muted_until:
             raise MemberMuted(context.muted_until)
         text = request.text  # checked and normalised before it joined the batch
@@ -1131,7 +1152,72 @@ class ChatsService:
 
     async def _can_read(self, conn: Conn, account_id: str, stored: store.StoredMessage) -> bool:
         ranges = await store.history_ranges_of(conn, stored.message.conversation_id, account_id)
-        return any(lo < stored.seq and (hi is None or stored.seq <= hi) for lo, hi in ranges)
+        return _within(ranges, stored.seq)
+
+    async def remove_message(
+        self, actor: Actor, conversation_id: str, message_id: str
+    ) -> MessageOut:
+        """An owner or admin takes a member's message down for everyone (group moderation,
+        not a recall: no time window, recorded as theirs). The conversation sees a removal
+        notice, the replayed event loses the text, and the author is told who removed it."""
+        await self._authorize(actor, Capability.READ, "remove_message", conversation_id)
+        _check_id(message_id, "message_id")
+        if not is_valid_id(conversation_id):
+            raise conversation_not_found()
+        now = self._clock.now()
+        async with self._db.write() as tx:
+            conn = tx.conn
+            row = await store.lock_conversation(conn, conversation_id)
+            state = await store.load_group_state(conn, conversation_id) if row else None
+            if state is None or actor.id not in state.members:
+                raise conversation_not_found()
+            if state.conversation.kind is not ConversationKind.GROUP:
+                raise NotAllowed("remove messages in a direct conversation")
+            stored = await store.get_message(conn, message_id)
+            if (
+                stored is None
+                or stored.message.conversation_id != conversation_id
+                or not await self._can_read(conn, actor.id, stored)
+            ):
+                raise message_not_found()
+            removed = remove_message(state, stored.message, actor.id, now)
+            role = state.members[actor.id].role.value
+            await store.mark_recalled(conn, message_id, now, removed_by=actor.id)
+            payload = self._stored_payload(replace(stored, message=removed, mentions=[]))
+            # The original event carried the text: replay must not bring it back.
+            await self._realtime.redact(tx, stored.stream_id, payload)
+            notice = {"message_id": message_id, "seq": stored.seq}
+            await self._realtime.append(
+                tx,
+                [
+                    events.to_conversation(
+                        events.MESSAGE_RECALLED,
+                        conversation_id,
+                        {**notice, "by": "group_admin", "admin_id": actor.id},
+                    ),
+                    events.to_account(
+                        events.MESSAGE_REMOVED_BY_ADMIN,
+                        stored.message.sender_id,
+                        {
+                            "conversation_id": conversation_id,
+                            "conversation_name": state.conversation.name,
+                            **notice,
+                            "admin_id": actor.id,
+                            "admin_role": role,
+                        },
+                    ),
+                ],
+            )
+            await self._governance.audit(
+                tx,
+                actor_id=actor.id,
+                tag="chats:message:remove",
+                target_type="message",
+                target_id=message_id,
+                before={"conversation_id": conversation_id, "sender_id": removed.sender_id},
+                after={"removed_by": actor.id, "role": role},
+            )
+        return MessageOut(**payload)
 
     # -- attachments ------------------------------------------------------------------------
 
@@ -1466,6 +1552,7 @@ class ChatsService:
             ("name", c0.name, c1.name),
             ("owner_id", c0.owner_id, c1.owner_id),
             ("announcement", c0.announcement, c1.announcement),
+            ("rules", c0.rules, c1.rules),
             ("proposed_owner_id", c0.proposed_owner_id, c1.proposed_owner_id),
             ("owner_approval", c0.settings.owner_approval, c1.settings.owner_approval),
             ("dissolved_at", c0.dissolved_at, c1.dissolved_at),
@@ -1483,11 +1570,17 @@ class ChatsService:
             "name": c.name,
             "owner_id": c.owner_id,
             "announcement": c.announcement,
+            "rules": c.rules,
+            "read_only": self._read_only_data(c.read_only),
             "owner_approval": c.settings.owner_approval,
             "proposed_owner_id": c.proposed_owner_id,
             "dissolved": c.dissolved_at is not None,
             "member_count": len(state.members),
         }
+
+    def _read_only_data(self, read_only: ReadOnly | None) -> dict[str, Any] | None:
+        shown = read_only_out(read_only, self._clock.now())
+        return shown.model_dump(mode="json") if shown is not None else None
 
     def _member_data(self, state: GroupState, account_id: str) -> dict[str, Any]:
         member = state.members[account_id]
@@ -1552,7 +1645,12 @@ class ChatsService:
             return events.to_conversation(events.CONVERSATION_CREATED, cid, data)
         if kind is EffectKind.MEMBER_JOINED:
             assert effect.account_id is not None
-            data = {"member": self._member_data(state, effect.account_id), "by": effect.by_id}
+            # The group's rules travel with the join, so the newcomer's client shows them.
+            data = {
+                "member": self._member_data(state, effect.account_id),
+                "by": effect.by_id,
+                "rules": state.conversation.rules,
+            }
             return events.to_conversation(events.MEMBER_JOINED, cid, data)
         if kind in {EffectKind.MEMBER_LEFT, EffectKind.MEMBER_REMOVED}:
             name = events.MEMBER_LEFT if kind is EffectKind.MEMBER_LEFT else events.MEMBER_REMOVED
@@ -1818,6 +1916,7 @@ class ChatsService:
         *,
         name: str | None = None,
         announcement: str | None = None,
+        rules: str | None = None,
         owner_approval: bool | None = None,
     ) -> ConversationOut:
         if name is not None:
@@ -1835,6 +1934,14 @@ class ChatsService:
                 SetAnnouncement(actor.id, announcement),
                 capability=Capability.SEND,
                 text={"announcement": announcement},
+            )
+        if rules is not None:
+            await self._group_command(
+                actor,
+                conversation_id,
+                SetRules(actor.id, rules),
+                capability=Capability.SEND,
+                text={"rules": rules},
             )
         if owner_approval is not None:
             await self._group_command(
@@ -1874,6 +1981,123 @@ class ChatsService:
     async def dissolve(self, actor: Actor, conversation_id: str) -> None:
         await self._group_command(
             actor, conversation_id, Dissolve(actor.id), capability=Capability.READ
+        )
+
+    async def group_reports(self, actor: Actor, conversation_id: str) -> list[GroupReportOut]:
+        """Reports about a group and its messages, for its owner and admins (everyone else gets
+        the same 404 as for a conversation that does not exist). Never who filed them; a
+        reported message shows only if it still does and the viewer can read it."""
+        self._governance.capabilities(actor.standing).require(Capability.READ)
+        async with self._db.read() as conn:
+            view = await self._member_or_hide(conn, actor.id, conversation_id)
+            if view.member.role not in {Role.OWNER, Role.ADMIN}:
+                raise conversation_not_found()
+            rows = await due_process_store.reports_about_conversation(conn, conversation_id)
+            found = await store.messages_by_ids(
+                conn, sorted({r["target_id"] for r in rows if r["target_type"] == "message"})
+            )
+            ranges = await store.history_ranges_of(conn, conversation_id, actor.id)
+        out = []
+        for row in rows:
+            stored = found.get(row["target_id"]) if row["target_type"] == "message" else None
+            shown = None
+            if (
+                stored is not None
+                and stored.message.conversation_id == conversation_id
+                and stored.message.recalled_at is None
+                and _within(ranges, stored.seq)
+            ):
+                text = stored.message.text
+                shown = ReportedMessageOut(
+                    id=stored.message.id,
+                    seq=stored.seq,
+                    sender_id=stored.message.sender_id,
+                    snippet=text if len(text) <= SNIPPET_MAX else text[: SNIPPET_MAX - 1] + "…",
+                    sent_at=stored.message.sent_at,
+                )
+            out.append(
+                GroupReportOut(
+                    id=row["id"],
+                    target_type=row["target_type"],
+                    target_id=row["target_id"],
+                    category=row["category"],
+                    explanation=row["explanation"],
+                    created_at=row["created_at"],
+                    status=row["status"],
+                    outcome=row["outcome"],
+                    resolved_at=row["resolved_at"],
+                    message=shown,
+                )
+            )
+        return out
+
+    # -- the platform's read-only mode (called by due process through GroupModeration) ----------
+
+    async def read_only_in(
+        self, tx: Tx, conversation_id: str, read_only: ReadOnly, *, by: str | None = None
+    ) -> None:
+        """Put a group in read-only mode in the reviewer's transaction: every member is told
+        why (``chat.group.read_only``), and sends and group changes are refused until it ends.
+        When a longer mode is already in force, that one stays (the new statement's
+        restriction takes over if the longer one is lifted)."""
+        conn = tx.conn
+        now = self._clock.now()
+        row = await store.lock_conversation(conn, conversation_id)
+        conversation = await store.get_conversation(conn, conversation_id) if row else None
+        if conversation is None or conversation.kind is not ConversationKind.GROUP:
+            raise conversation_not_found()
+        current = conversation.read_only_at(now)
+        if current is not None and (
+            current.until is None
+            or (read_only.until is not None and current.until >= read_only.until)
+        ):
+            return
+        await self._set_read_only(tx, conversation.id, conversation.read_only, read_only, by)
+
+    async def lift_read_only_in(
+        self, tx: Tx, conversation_id: str, replacement: ReadOnly | None
+    ) -> None:
+        """End the group's read-only mode (a reversal), or fall back to ``replacement``, another
+        measure on the group still in force."""
+        conn = tx.conn
+        row = await store.lock_conversation(conn, conversation_id)
+        conversation = await store.get_conversation(conn, conversation_id) if row else None
+        if conversation is None or conversation.read_only == replacement:
+            return
+        await self._set_read_only(tx, conversation.id, conversation.read_only, replacement)
+
+    async def _set_read_only(
+        self,
+        tx: Tx,
+        conversation_id: str,
+        before: ReadOnly | None,
+        after: ReadOnly | None,
+        by: str | None = None,
+    ) -> None:
+        await store.set_read_only(tx.conn, conversation_id, after)
+        await self._realtime.append(
+            tx,
+            [
+                events.to_conversation(
+                    events.GROUP_READ_ONLY,
+                    conversation_id,
+                    {"read_only": self._read_only_data(after), "by": "platform"},
+                )
+            ],
+        )
+        await self._governance.audit(
+            tx,
+            actor_id=by,
+            tag="chats:group:read_only" if after is not None else "chats:group:read_only_lift",
+            target_type="conversation",
+            target_id=conversation_id,
+            before={"statement_id": before.statement_id} if before else None,
+            after={
+                "statement_id": after.statement_id,
+                "until": after.until.isoformat() if after.until else None,
+            }
+            if after
+            else None,
         )
 
     # -- the WebSocket ---------------------------------------------------------------------------

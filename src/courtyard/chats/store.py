@@ -49,6 +49,7 @@ from courtyard.chats.model import (
     InviteLink,
     Member,
     Message,
+    ReadOnly,
     Role,
 )
 from courtyard.contacts.store import contact_blocks as blocks
@@ -68,6 +69,7 @@ conversations = Table(
     Column("direct_key", String(53), nullable=True, unique=True),
     Column("announcement", Text, nullable=True),
     Column("announcement_at", UTCDateTime(), nullable=True),
+    Column("rules", Text, nullable=True),
     Column("proposed_owner_id", String(26), nullable=True),
     Column("owner_approval", Boolean, nullable=False, default=False),
     Column("avatar_media_id", String(128), nullable=True),
@@ -78,6 +80,13 @@ conversations = Table(
     # The conversation's message sequence: the last seq handed out.
     Column("last_seq", BigInteger, nullable=False, default=0),
     Column("last_message_at", UTCDateTime(), nullable=True),
+    # The platform's read-only mode (due process): the statement of reasons that put it in
+    # force, since when, until when (None: until lifted) and the reason members are shown.
+    # Checked against the clock wherever it is read, so an expired mode needs no job.
+    Column("read_only_statement_id", String(26), nullable=True),
+    Column("read_only_since", UTCDateTime(), nullable=True),
+    Column("read_only_until", UTCDateTime(), nullable=True),
+    Column("read_only_reason", Text, nullable=True),
 )
 
 conversation_members = Table(
@@ -164,6 +173,8 @@ messages = Table(
     Column("labels", JSONDocument, nullable=True),
     Column("friction", Boolean, nullable=False, server_default="0"),
     Column("origin_id", String(26), nullable=True),
+    # The owner or admin who removed it for everyone (None for a recall by its author).
+    Column("removed_by", String(26), nullable=True),
     Index("uq_messages_conversation_seq", "conversation_id", "seq", unique=True),
 )
 
@@ -232,6 +243,10 @@ class SendContext:
     role: Role
     muted_until: datetime | None
     accepted: bool
+    # The platform's read-only mode on the group: in force while ``read_only`` and the clock is
+    # before ``read_only_until`` (None: until lifted).
+    read_only: bool
+    read_only_until: datetime | None
     # The sender's standing as stored now (a socket's actor may be up to a minute old).
     sender_state: AccountState
     sender_state_until: datetime | None
@@ -256,6 +271,15 @@ def _conversation(row: Row[Any]) -> Conversation:
         announcement=row.announcement,
         proposed_owner_id=row.proposed_owner_id,
         dissolved_at=row.dissolved_at,
+        rules=row.rules,
+        read_only=ReadOnly(
+            statement_id=row.read_only_statement_id,
+            since=row.read_only_since,
+            until=row.read_only_until,
+            reason=row.read_only_reason or "",
+        )
+        if row.read_only_statement_id is not None
+        else None,
     )
 
 
@@ -331,6 +355,7 @@ def _message(row: Row[Any]) -> StoredMessage:
             labels=tuple(row.labels or ()),
             friction=bool(row.friction),
             origin_id=row.origin_id,
+            removed_by=row.removed_by,
         ),
         seq=int(row.seq),
         client_id=str(row.client_key).split(":", 1)[1],
@@ -388,6 +413,7 @@ async def insert_conversation(
         owner_id=conversation.owner_id,
         direct_key=direct_key,
         announcement=conversation.announcement,
+        rules=conversation.rules,
         proposed_owner_id=conversation.proposed_owner_id,
         owner_approval=conversation.settings.owner_approval,
         member_cap=conversation.settings.member_cap,
@@ -648,6 +674,8 @@ _SEND_CONTEXTS = (
         conversations.c.direct_key,
         conversations.c.dissolved_at,
         conversations.c.last_seq,
+        conversations.c.read_only_statement_id,
+        conversations.c.read_only_until,
         _sender.c.role,
         _sender.c.muted_until,
         _sender.c.accepted,
@@ -690,6 +718,8 @@ def _send_context(row: Row[Any]) -> SendContext:
         role=Role(row.role),
         muted_until=row.muted_until,
         accepted=bool(row.accepted),
+        read_only=row.read_only_statement_id is not None,
+        read_only_until=row.read_only_until,
         sender_state=AccountState(row.state),
         sender_state_until=row.state_until,
         sender_bounds=bounds_from_json(row.enforcement),
@@ -922,6 +952,7 @@ def message_row(stored: StoredMessage, sender_key: str) -> dict[str, Any]:
         "labels": list(m.labels) or None,
         "friction": m.friction,
         "origin_id": m.origin_id,
+        "removed_by": m.removed_by,
     }
 
 
@@ -947,11 +978,32 @@ async def get_message(conn: Conn, message_id: str) -> StoredMessage | None:
     return _message(row) if row is not None else None
 
 
-async def mark_recalled(conn: Conn, message_id: str, now: datetime) -> None:
+async def mark_recalled(
+    conn: Conn, message_id: str, now: datetime, *, removed_by: str | None = None
+) -> None:
     await conn.execute(
         update(messages)
         .where(messages.c.id == message_id)
-        .values(text="", attachments=[], mentions=[], recalled_at=now)
+        .values(text="", attachments=[], mentions=[], recalled_at=now, removed_by=removed_by)
+    )
+
+
+async def messages_by_ids(conn: Conn, message_ids: Sequence[str]) -> dict[str, StoredMessage]:
+    if not message_ids:
+        return {}
+    result = await conn.execute(select(messages).where(messages.c.id.in_(list(message_ids))))
+    return {row.id: _message(row) for row in result}
+
+
+async def set_read_only(conn: Conn, conversation_id: str, read_only: ReadOnly | None) -> None:
+    """Put the platform's read-only mode in force on a group, or end it (None)."""
+    await update_conversation(
+        conn,
+        conversation_id,
+        read_only_statement_id=read_only.statement_id if read_only else None,
+        read_only_since=read_only.since if read_only else None,
+        read_only_until=read_only.until if read_only else None,
+        read_only_reason=read_only.reason if read_only else None,
     )
 
 
