@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import re
+from datetime import UTC, datetime
 
 from courtyard.accounts import store as accounts_store
 from courtyard.accounts.model import Actor, OperatorRole
@@ -393,3 +394,235 @@ async def test_notices_show_the_chinese_text_on_chinese_pages(
     assert "The payment matched a money-mule pattern." in zh
     assert "一笔付款正在审核中被暂扣" in zh
     assert "一小时内新增收款人过多。" in zh
+
+
+async def _admin(browser: BrowserFactory, services: Services, handle: str = "boss") -> Browser:
+    await services.accounts.create_operator(handle, PASSWORD, OperatorRole.ADMIN)
+    person = browser(ip="203.0.113.98")
+    login = await person.submit("/login", "/login", {"handle": handle, "password": PASSWORD})
+    assert login.status_code == 303, login.text[:2000]
+    return person
+
+
+async def _reported_message(browser: BrowserFactory, services: Services) -> tuple[str, str]:
+    """Bob reports Alice's message; returns (the review item, Alice's id)."""
+    alice, bob = await _people(browser, "alice", "bob")
+    await _befriend(alice, bob, "bob")
+    cid = await _direct(alice, "bob")
+    sent = await alice.submit(f"/chats/{cid}", f"/chats/{cid}/messages", {"text": "buy now"})
+    assert sent.status_code == 303
+    [message_id] = re.findall(r"target_id=([0-9A-Z]{26})", await bob.page(f"/chats/{cid}"))
+    filed = await bob.submit(
+        "/report",
+        "/report",
+        {"target_type": "message", "target_id": message_id, "category": "spam"},
+    )
+    assert filed.status_code == 303
+    staff = await services.accounts.create_operator("ops_bot", PASSWORD, OperatorRole.REVIEWER)
+    actor = Actor(account=staff, session_id="cli", csrf_token="cli")
+    [item] = await services.due_process.queue(actor, "report")
+    return item["id"], await _account_id(services, "alice")
+
+
+async def test_an_admin_assigns_an_item_to_a_reviewer(
+    browser: BrowserFactory, services: Services
+) -> None:
+    item_id, alice_id = await _reported_message(browser, services)
+    rita = await _reviewer(browser, services)
+    rita_id = await _account_id(services, "rita")
+    boss = await _admin(browser, services)
+    page = f"/review/items/{item_id}"
+
+    item = await boss.page(page)
+    assert 'id="assign-form"' in item
+    assert f'<option value="{rita_id}">rita (@rita)</option>' in item
+    assert f'<option value="{alice_id}"' not in item  # the account concerned is never offered
+    assert "Alice (@alice)" in item  # the account concerned, by name
+    # A reviewer who is not an admin sees no assignment and cannot post one.
+    assert 'id="assign-form"' not in await rita.page(page)
+    token = csrf_of(await rita.page(page))
+    refused = await rita.http.post(
+        f"{page}/assign", data={"csrf_token": token, "reviewer_id": rita_id}
+    )
+    assert refused.status_code == 404
+
+    assigned = await boss.submit(page, f"{page}/assign", {"reviewer_id": rita_id})
+    assert assigned.status_code == 303, assigned.text[:2000]
+    assert assigned.headers["location"] == f"{page}?done=assigned"
+    shown = await boss.page(assigned.headers["location"])
+    assert "The item is assigned." in shown
+    assert '<dd id="item-assigned">rita (@rita)</dd>' in shown
+    assert f'<option value="{rita_id}" selected>' in shown
+    assert '<dd id="item-assigned">You</dd>' in await rita.page(page)
+
+    # Errors come back as a flash on the item page, never a 500.
+    not_reviewer = await boss.submit(page, f"{page}/assign", {"reviewer_id": alice_id})
+    assert not_reviewer.status_code == 422
+    assert "invalid_input" in not_reviewer.text
+    assert "Not a reviewer." in not_reviewer.text
+    assert 'id="assign-form"' in not_reviewer.text
+    empty = await boss.submit(page, f"{page}/assign", {"reviewer_id": ""})
+    assert empty.status_code == 422
+    assert "Choose a reviewer." in empty.text
+    # Bob filed the report: made a reviewer, he still cannot be given it.
+    await services.accounts.create_operator("bob", PASSWORD, OperatorRole.REVIEWER)
+    bob_id = await _account_id(services, "bob")
+    conflict = await boss.submit(page, f"{page}/assign", {"reviewer_id": bob_id})
+    assert conflict.status_code == 403
+    assert "reviewer_conflict" in conflict.text
+    assert "That reviewer took part in this matter" in conflict.text
+    zh = await boss.http.post(
+        f"{page}/assign",
+        data={"csrf_token": csrf_of(await boss.page(page)), "reviewer_id": alice_id},
+        headers={"accept-language": "zh-CN"},
+    )
+    assert zh.status_code == 422
+    assert "Not a reviewer." not in zh.text
+    missing = await boss.submit(
+        page, "/review/items/01HZZZZZZZZZZZZZZZZZZZZZZZ/assign", {"reviewer_id": rita_id}
+    )
+    assert missing.status_code == 404
+    assert "No such review item." in missing.text
+
+
+_SENT_AT = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+class _Groups:
+    """A stand-in for the chats pillar's group handling: a reporter finds the group, a
+    reviewer reads its last messages, and read-only mode is recorded."""
+
+    def __init__(self, group_id: str, owner_id: str, sender_id: str) -> None:
+        self.group_id, self.owner_id, self.sender_id = group_id, owner_id, sender_id
+        self.calls: list[tuple[str, str, object]] = []
+
+    async def find(self, conn: object, viewer_id: str, content_id: str) -> object:
+        from courtyard.governance.due_process import ContentRef
+
+        if content_id != self.group_id:
+            return None
+        return ContentRef("group", content_id, self.owner_id, content_id, "Bargains")
+
+    async def context(
+        self, conn: object, viewer_id: str, content_id: str, around: int
+    ) -> list[dict[str, object]]:
+        return [
+            {
+                "id": "m1",
+                "seq": 1,
+                "sender_id": self.sender_id,
+                "text": "cheap watches here",
+                "sent_at": _SENT_AT,
+                "reported": False,
+            }
+        ]
+
+    async def remove(self, tx: object, content_id: str) -> None:
+        return None
+
+    async def deliver(self, withheld: dict[str, object]) -> None:
+        return None
+
+    async def restrict(self, tx: object, target_id: str, statement: dict[str, object]) -> None:
+        self.calls.append(("restrict", target_id, statement["ends_at"]))
+
+    async def lift(self, tx: object, target_id: str) -> None:
+        self.calls.append(("lift", target_id, None))
+
+
+async def test_a_held_payment_renders_and_is_refused_from_the_item_page(
+    browser: BrowserFactory, services: Services
+) -> None:
+    (alice,) = await _people(browser, "alice")
+    alice_id = await _account_id(services, "alice")
+    payments = _Payments()
+    services.due_process.restrictors["payment"] = payments
+    held = await _hold_payment(services, alice_id, "pay-7")
+    rita = await _reviewer(browser, services)
+    [item_id] = _ITEM.findall(await rita.page("/review?kind=hold"))
+    page = f"/review/items/{item_id}"
+
+    item = await rita.page(page)
+    assert '<code class="code">pay-7</code>' in item
+    assert "Payment held for review" in item
+    assert "Many new payees in an hour." in item
+    assert "Alice (@alice)" in item
+    assert 'id="context-heading"' not in item  # no message, no context: nothing to show
+    assert '<option value="approve">Approve: release it</option>' in item
+    assert '<option value="reject">' in item
+
+    decided = await rita.submit(
+        page,
+        f"{page}/decision",
+        {"outcome": "reject", "policy_clause": "c#fraud", "reasons": "A money mule."},
+    )
+    assert decided.status_code == 303, decided.text[:2000]
+    assert payments.calls == [("restrict", "pay-7"), ("refuse", "pay-7")]
+    after = await rita.page(page)
+    assert 'data-outcome="reject"' in after
+    assert "A money mule." in after
+    notice = await alice.page(f"/notices/{held['id']}")
+    assert 'data-status="ended"' in notice
+
+
+async def test_a_reported_group_is_made_read_only_from_the_item_page(
+    browser: BrowserFactory, services: Services
+) -> None:
+    alice, bob = await _people(browser, "alice", "bob")
+    alice_id, bob_id = await _account_id(services, "alice"), await _account_id(services, "bob")
+    group_id = "01HZZZZZZZZZZZZZZZZZZZZGRP"
+    groups = _Groups(group_id, alice_id, alice_id)
+    services.due_process.content["group"] = groups
+    services.due_process.restrictors["group"] = groups
+    filed = await bob.submit(
+        "/report",
+        "/report",
+        {"target_type": "group", "target_id": group_id, "category": "scam", "back": "/reports"},
+    )
+    assert filed.status_code == 303, filed.text[:2000]
+    rita = await _reviewer(browser, services)
+    [item_id] = _ITEM.findall(await rita.page("/review?kind=report"))
+    page = f"/review/items/{item_id}"
+
+    item = await rita.page(page)
+    assert f'<code class="code">{group_id}</code>' in item
+    assert "cheap watches here" in item
+    assert '<p class="sender">Alice (@alice)</p>' in item
+    assert '<option value="group_read_only">Make the group read-only</option>' in item
+    assert '<option value="remove"' not in item  # a group is not taken down like content
+    assert bob_id not in item  # the reporter stays anonymous in the page
+
+    missing_hours = await rita.submit(
+        page,
+        f"{page}/decision",
+        {
+            "outcome": "group_read_only",
+            "policy_clause": "community-guidelines#scam",
+            "reasons": "Scam offers.",
+            "duration_hours": "two days",
+        },
+    )
+    assert missing_hours.status_code == 422
+    assert 'id="decision-duration_hours-error"' in missing_hours.text
+    decided = await rita.submit(
+        page,
+        f"{page}/decision",
+        {
+            "outcome": "group_read_only",
+            "policy_clause": "community-guidelines#scam",
+            "reasons": "Scam offers.",
+            "duration_hours": "48",
+        },
+    )
+    assert decided.status_code == 303, decided.text[:2000]
+    [(call, target, ends_at)] = groups.calls
+    assert (call, target) == ("restrict", group_id)
+    assert isinstance(ends_at, datetime)
+    after = await rita.page(page)
+    assert "Make the group read-only" in after
+    assert 'data-outcome="group_read_only"' in after
+    # The owner reads the statement; the reporter sees the outcome.
+    owner_notices = await alice.page("/notices")
+    assert "Group made read-only" in owner_notices
+    assert "The group is read-only" in owner_notices
+    assert "Action taken" in await bob.page("/reports")

@@ -16,9 +16,11 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from courtyard.accounts.model import OperatorRole
+from courtyard.accounts import store as accounts_store
+from courtyard.accounts.model import Account, OperatorRole
 from courtyard.core.errors import CourtyardError, InvalidInput, NotFound
 from courtyard.core.ids import is_valid_id
+from courtyard.governance.model import AccountState
 from courtyard.governance.reasons import REPORT_CATEGORIES
 from courtyard.web.common import PageError, WebContext, member_form, member_page, safe_next
 from courtyard.web.i18n import N_
@@ -40,11 +42,21 @@ ERROR_TITLES: dict[str, str] = {
     "report_target_not_found": N_("There is nothing to report there."),
     "report_self": N_("You cannot report yourself."),
     "item_not_found": N_("No such review item."),
+    "review_item_not_found": N_("No such review item."),
     "item_decided": N_("This item was already decided."),
     "item_assigned": N_("Another reviewer has this item."),
     "reviewer_conflict": N_("You took part in this matter, so another reviewer has to decide it."),
     "content_gone": N_("This content is already gone."),
+    "warning_required": N_("A suspension needs a prior warning: warn first."),
+    "no_subject": N_("This item has no account to act on."),
 }
+
+# The service's messages these pages can show, so the catalogs translate them.
+SERVICE_MESSAGES = (
+    N_("Not a reviewer."),
+    N_("That reviewer is involved in this item."),
+    N_("Read-only mode is for reports about a group."),
+)
 
 # Confirmations after a redirect (``?done=<key>``); only these keys are shown.
 DONE: dict[str, str] = {
@@ -52,6 +64,7 @@ DONE: dict[str, str] = {
     "added": N_("Your information was added to the appeal."),
     "reported": N_("Thank you. Your report was received; its outcome will be in My reports."),
     "claimed": N_("The item is assigned to you."),
+    "assigned": N_("The item is assigned."),
     "decided": N_("Decision recorded."),
     "proposed": N_("Termination proposed. A second reviewer has to agree."),
 }
@@ -66,6 +79,8 @@ MEASURE_NAMES: dict[str, str] = {
     "limited": N_("Account limited"),
     "suspended": N_("Account suspended"),
     "terminated": N_("Account terminated"),
+    "payment_hold": N_("Payment held for review"),
+    "group_read_only": N_("Group made read-only"),
 }
 
 STATUS_NAMES: dict[str, str] = {
@@ -119,6 +134,35 @@ KIND_NAMES: dict[str, str] = {
     "report": N_("Report"),
     "virality": N_("Spreading content"),
     "escalation": N_("Escalation"),
+}
+
+# What a reviewer can decide, as the decision form offers it (the value is the outcome's code).
+OUTCOME_NAMES: dict[str, str] = {
+    "approve": N_("Approve: release it"),
+    "reject": N_("Reject: keep it withheld or refuse it"),
+    "no_violation": N_("No violation"),
+    "remove": N_("Remove the content"),
+    "warning": N_("Warn the account"),
+    "feature_limit": N_("Limit some features"),
+    "limited": N_("Limit the account"),
+    "suspended": N_("Suspend the account"),
+    "terminated": N_("Terminate the account (a second reviewer must agree)"),
+    "group_read_only": N_("Make the group read-only"),
+    "keep": N_("Keep it as it is"),
+    "reduce_reach": N_("Reduce its reach"),
+    "uphold": N_("Uphold the decision"),
+    "reverse": N_("Reverse the decision"),
+}
+
+TARGET_NAMES: dict[str, str] = {
+    "message": N_("Message"),
+    "payment": N_("Payment"),
+    "group": N_("Group"),
+    "account": N_("Account"),
+    "statement": N_("Notice"),
+    "post": N_("Post"),
+    "comment": N_("Comment"),
+    "article": N_("Article"),
 }
 
 CATEGORY_NAMES: dict[str, str] = {
@@ -187,6 +231,8 @@ def _names(ctx: WebContext) -> dict[str, Any]:
         "capability_name": pick(CAPABILITY_NAMES),
         "kind_name": pick(KIND_NAMES),
         "category_name": pick(CATEGORY_NAMES),
+        "outcome_name": pick(OUTCOME_NAMES),
+        "target_name": pick(TARGET_NAMES),
         "zh": ctx.locale == "zh_CN",
     }
 
@@ -194,6 +240,11 @@ def _names(ctx: WebContext) -> dict[str, Any]:
 def is_reviewer(ctx: WebContext) -> bool:
     actor = ctx.actor
     return actor is not None and any(role in actor.account.roles for role in REVIEW_ROLES)
+
+
+def is_admin(ctx: WebContext) -> bool:
+    actor = ctx.actor
+    return actor is not None and OperatorRole.ADMIN in actor.account.roles
 
 
 def _reviewer_only(ctx: WebContext) -> None:
@@ -428,9 +479,51 @@ async def review_queue(ctx: Member) -> Response:
     )
 
 
+# Accounts that can no longer review are not offered for an assignment.
+_GONE = (AccountState.DELETED, AccountState.TERMINATED)
+
+
+async def _reviewers(ctx: WebContext) -> list[Account]:
+    """Everyone holding the reviewer or admin role, for an admin's "Assign to" (read only:
+    the assignment itself goes through ``DueProcessService.assign``)."""
+    ids: set[str] = set()
+    async with ctx.services.db.read() as conn:
+        for role in REVIEW_ROLES:
+            ids.update(await accounts_store.operator_ids(conn, role.value))
+    found = await ctx.services.accounts.get_accounts(sorted(ids))
+    return sorted(
+        (a for a in found.values() if a.state not in _GONE),
+        key=lambda a: (a.display_name.casefold(), a.handle),
+    )
+
+
+def _person(account: Account | None, account_id: str) -> str:
+    return f"{account.display_name} (@{account.handle})" if account else account_id
+
+
+def _outcomes(item: dict[str, Any]) -> list[str]:
+    """The outcomes worth offering for this target: read-only mode is a measure on a group,
+    and neither a group nor an account is content that can be taken down."""
+    target = item["target_type"]
+    order = list(OUTCOME_NAMES)
+    offered = [
+        o
+        for o in item["outcomes"]
+        if not (o == "group_read_only" and target != "group")
+        and not (o == "remove" and target in {"group", "account"})
+    ]
+    return sorted(offered, key=lambda o: order.index(o) if o in order else len(order))
+
+
 async def _item_page(ctx: WebContext, item_id: str, status: int = 200, **values: Any) -> Response:
     try:
         item = await ctx.services.due_process.item(ctx.me, item_id)
+        reviewers = await _reviewers(ctx) if is_admin(ctx) else []
+        ids = {c["sender_id"] for c in item["context"] if c.get("sender_id")}
+        ids.update(i for i in (item["subject_account_id"], item["assigned_to"]) if i)
+        ids.difference_update(r.id for r in reviewers)
+        known = {r.id: r for r in reviewers}
+        known.update(await ctx.services.accounts.get_accounts(sorted(ids)) if ids else {})
     except CourtyardError as exc:
         return _error_page(ctx, exc)
     values["form"] = {
@@ -444,6 +537,11 @@ async def _item_page(ctx: WebContext, item_id: str, status: int = 200, **values:
         "due_process/item.html",
         status=status,
         item=item,
+        outcomes=_outcomes(item),
+        reviewers=[
+            (r.id, _person(r, r.id)) for r in reviewers if r.id != item["subject_account_id"]
+        ],
+        person=lambda account_id: _person(known.get(account_id), account_id),
         signals=_signals((item.get("statement") or {}).get("explanation")),
         engine_signals=_signals((item.get("engine") or {}).get("hits")),
         done=_done_text(ctx),
@@ -467,6 +565,25 @@ async def claim_item(item_id: str, ctx: MemberForm) -> Response:
         error = _error(ctx, exc)
         return await _item_page(ctx, item_id, error.status, error=error)
     return _done(ctx, f"/review/items/{item_id}", "claimed")
+
+
+@router.post("/review/items/{item_id}/assign")
+async def assign_item(item_id: str, ctx: MemberForm) -> Response:
+    _reviewer_only(ctx)
+    if not is_admin(ctx):
+        raise StarletteHTTPException(status_code=404)
+    reviewer_id = ctx.text("reviewer_id", strip=True)[:26]
+    try:
+        if not reviewer_id:
+            raise InvalidInput(ctx._("Choose a reviewer."), details={"field": "reviewer_id"})
+        await ctx.services.due_process.assign(ctx.me, item_id, reviewer_id)
+    except CourtyardError as exc:
+        error = _error(ctx, exc)
+        if exc.code == "reviewer_conflict":  # about the reviewer chosen, not the admin
+            headline = ctx._("That reviewer took part in this matter: choose someone else.")
+            error = replace(error, title=headline, message=None)
+        return await _item_page(ctx, item_id, error.status, error=error)
+    return _done(ctx, f"/review/items/{item_id}", "assigned")
 
 
 @router.post("/review/items/{item_id}/decision")
