@@ -7,15 +7,23 @@ read-only policy console."""
 from __future__ import annotations
 
 import html
+import io
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+
+from PIL import Image
 
 from courtyard.accounts import store as accounts_store
 from courtyard.accounts.model import Actor, OperatorRole
 from courtyard.container import Services
 from courtyard.governance.ladder import Measure
+from courtyard.governance.transparency_report import charts
 from tests.conftest import PASSWORD
 from tests.governance.test_due_process_targets import _Payments, _suspect
+from tests.governance.test_transparency import FROM as TRANSPARENCY_FROM
+from tests.governance.test_transparency import TO as TRANSPARENCY_TO
+from tests.governance.test_transparency import report_of as transparency_report_of
+from tests.governance.test_transparency import seed as seed_transparency
 from tests.web.conftest import Browser, BrowserFactory, csrf_of
 from tests.web.test_chats_pages import _befriend, _direct, _people
 
@@ -626,3 +634,121 @@ async def test_a_reported_group_is_made_read_only_from_the_item_page(
     assert "Group made read-only" in owner_notices
     assert "The group is read-only" in owner_notices
     assert "Action taken" in await bob.page("/reports")
+
+
+async def test_the_transparency_report_in_the_review_console(
+    browser: BrowserFactory, services: Services
+) -> None:
+    await seed_transparency(services)
+    expected = await transparency_report_of(services)
+    rita = await _reviewer(browser, services)
+    query = f"from={TRANSPARENCY_FROM}&to={TRANSPARENCY_TO}"
+    page = await rita.page(f"/review/transparency?{query}")
+    assert '<a href="/review/transparency" aria-current="page">Transparency</a>' in page
+    assert 'href="/review/transparency"' in await rita.page("/review")  # linked from the nav
+
+    # The figures, as the API's builder computes them.
+    actions = expected["actions"]
+    assert actions["total"] == 9
+    assert f'<dd id="actions-total">{actions["total"]}</dd>' in page
+    for key, counts in actions.items():
+        if key == "total":
+            continue
+        table = page.split(f'id="actions-{key}"')[1].split("</table>")[0]
+        rows = re.findall(r'<tr data-key="([^"]+)">.*?<td class="num">(\d+)</td></tr>', table)
+        assert {k: int(v) for k, v in rows} == counts, key
+    assert '<tr data-key="block"><th scope="row">Message not delivered</th>' in page
+    assert '<dd id="reports-received">5</dd>' in page
+    assert '<dd id="reports-actioned">4</dd>' in page
+    assert '<dd id="reports-median">3 h</dd>' in page
+    assert '<tr data-key="harassment"><th scope="row">Harassment or bullying</th>' in page
+    assert '<dd id="appeals-decided">4</dd>' in page
+    assert '<dd id="appeals-rate">50.0 %</dd>' in page
+    assert '<dd id="appeals-median">18 h</dd>' in page
+    assert '<dd id="restored-total">2</dd>' in page
+    rules = page.split('id="rules-overturned"')[1].split("</table>")[0]
+    assert 'href="/review/policy/rules/spam.otp">spam.otp</a>' in rules
+    assert '<td class="num">33.3 %</td>' in rules
+    flagged = page.split('id="rules-flagged"')[1].split("</table>")[0]
+    assert re.findall(r'<tr data-key="([^"]+)">', flagged) == ["spam.links", "spam.otp"]
+
+    # Each chart is a PNG drawn by the report's chart function, private to the reader.
+    sources = re.findall(r'<img class="chart" src="([^"]+)"', page)
+    assert len(sources) == 10
+    drawn = charts(expected)
+    for source in sources:
+        src = html.unescape(source)
+        response = await rita.get(src)
+        assert response.status_code == 200, src
+        assert response.headers["content-type"] == "image/png"
+        assert response.headers["cache-control"] == "private"
+        name = src.split("/chart/")[1].split("?")[0]
+        assert response.content == drawn[name], name
+        with Image.open(io.BytesIO(response.content)) as image:
+            image.verify()
+
+    # The downloads: the API's JSON report and the DSA export the CLI writes.
+    assert f'href="/api/v1/admin/transparency/report?{query.replace("&", "&amp;")}"' in page
+    report_json = await rita.get(f"/api/v1/admin/transparency/report?{query}")
+    assert report_json.status_code == 200
+    assert report_json.json()["actions"] == actions
+    export = await rita.get(f"/review/transparency/statements.json?{query}")
+    assert export.status_code == 200
+    assert export.headers["content-disposition"] == (
+        f'attachment; filename="dsa-statements-{TRANSPARENCY_FROM}-{TRANSPARENCY_TO}.json"'
+    )
+    document = export.json()
+    assert document["count"] == 9
+    assert document["period"] == {"from": TRANSPARENCY_FROM, "to": TRANSPARENCY_TO}
+    assert sum(len(b["statements"]) for b in document["batches"]) == 9
+
+    # In Chinese too.
+    zh = await rita.get(f"/review/transparency?{query}", headers={"accept-language": "zh-CN"})
+    assert zh.status_code == 200
+    assert "透明度报告" in zh.text
+
+
+async def test_the_transparency_page_defaults_refuses_bad_dates_and_hides_from_users(
+    browser: BrowserFactory, services: Services
+) -> None:
+    boss = await _admin(browser, services)
+    today = services.clock.now().date()
+    default = await boss.page("/review/transparency")
+    assert f'value="{(today - timedelta(days=29)).isoformat()}"' in default
+    assert f'value="{today.isoformat()}"' in default
+    assert '<dd id="actions-total">0</dd>' in default
+    assert "No rule was flagged in the period." in default
+
+    for query, text in (
+        ("from=2025-02-30&to=2025-03-31", "from is not a day: use YYYY-MM-DD."),
+        ("from=yesterday", "from is not a day: use YYYY-MM-DD."),
+        ("from=2025-03-31&to=2025-01-01", "The period ends before it starts."),
+        ("from=2025-01-01&to=9999-12-31", "This day is out of range."),
+    ):
+        refused = await boss.get(f"/review/transparency?{query}")
+        assert refused.status_code == 422, query
+        assert "invalid_input" in refused.text
+        assert text in refused.text, query
+        assert 'id="period-form"' in refused.text
+        chart = await boss.get(f"/review/transparency/chart/actions_by_measure.png?{query}")
+        assert chart.status_code == 422, query
+        export = await boss.get(f"/review/transparency/statements.json?{query}")
+        assert export.status_code == 422, query
+    zh = await boss.get(
+        "/review/transparency?from=2025-03-31&to=2025-01-01", headers={"accept-language": "zh-CN"}
+    )
+    assert zh.status_code == 422
+    assert "The period ends before it starts." not in zh.text
+    assert (await boss.get("/review/transparency/chart/nothing.png")).status_code == 404
+
+    (carol,) = await _people(browser, "carol")
+    missing = await carol.get("/no-such-page")
+    for path in (
+        "/review/transparency",
+        "/review/transparency/chart/actions_by_measure.png",
+        "/review/transparency/statements.json",
+    ):
+        response = await carol.get(path)
+        assert response.status_code == 404, path
+        assert response.text == missing.text.replace("/no-such-page", path)
+    assert 'href="/review/transparency"' not in await carol.page("/notices")

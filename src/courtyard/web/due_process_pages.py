@@ -9,19 +9,41 @@ the same ``DueProcessService`` and ``GovernanceService`` functions as the JSON A
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from courtyard.accounts import store as accounts_store
 from courtyard.accounts.model import Account, OperatorRole
 from courtyard.core.errors import CourtyardError, InvalidInput, NotFound
 from courtyard.core.ids import is_valid_id
+from courtyard.governance import transparency_store
 from courtyard.governance.model import AccountState
 from courtyard.governance.reasons import REPORT_CATEGORIES
+from courtyard.governance.transparency import (
+    Period,
+    default_puid_prefix,
+    export_document,
+    parse_period,
+    to_dsa_statement,
+)
+from courtyard.governance.transparency_report import (
+    ACTION_BREAKDOWNS,
+    APPEALS_CHART,
+    REPORTS_CHART,
+    RULES_CHART,
+    bar_chart,
+    build_report,
+    format_duration,
+    format_rate,
+)
 from courtyard.web.common import PageError, WebContext, member_form, member_page, safe_next
 from courtyard.web.i18n import N_
 
@@ -56,6 +78,9 @@ SERVICE_MESSAGES = (
     N_("Not a reviewer."),
     N_("That reviewer is involved in this item."),
     N_("Read-only mode is for reports about a group."),
+    N_("from is not a day: use YYYY-MM-DD."),
+    N_("to is not a day: use YYYY-MM-DD."),
+    N_("The period ends before it starts."),
 )
 
 # Confirmations after a redirect (``?done=<key>``); only these keys are shown.
@@ -691,4 +716,146 @@ async def policy_rule(rule_id: str, ctx: Member) -> Response:
         since=activity["since"],
         counts=[(action, mode, count) for (action, mode), count in counts],
         recent=activity["recent"],
+    )
+
+
+# ---- transparency (the report of docs/policies.md, Transparency, for reviewers and admins) -----
+
+TRANSPARENCY_DAYS = 30  # the default period: the last 30 days, today included
+
+# Headings of the report's breakdowns (``report["actions"][key]``) and their chart names.
+BREAKDOWN_TITLES: dict[str, str] = {
+    "by_category": N_("Actions by category"),
+    "by_ground": N_("Actions by ground"),
+    "by_detection_method": N_("Actions by detection method"),
+    "by_automation": N_("Actions by automation of the decision"),
+    "by_restriction_type": N_("Actions by type of restriction"),
+    "by_measure": N_("Actions by measure"),
+    "by_content_type": N_("Actions by content type"),
+}
+ACTION_CHARTS = {key: chart.removesuffix(".png") for key, chart, _title in ACTION_BREAKDOWNS}
+CHART_NAMES = frozenset(
+    [*ACTION_CHARTS.values()]
+    + [c.removesuffix(".png") for c in (REPORTS_CHART, APPEALS_CHART, RULES_CHART)]
+)
+
+
+def _period(ctx: WebContext) -> tuple[Period, dict[str, str]]:
+    """The period asked for (``from`` and ``to``, YYYY-MM-DD, UTC): the last 30 days by
+    default. Returns it with the values as typed, for the form."""
+    query = ctx.request.query_params
+    today = ctx.services.clock.now().date()
+    typed = {
+        "from": query.get("from", "").strip()[:32]
+        or (today - timedelta(days=TRANSPARENCY_DAYS - 1)).isoformat(),
+        "to": query.get("to", "").strip()[:32] or today.isoformat(),
+    }
+    period = parse_period(typed["from"], typed["to"])
+    if period.last == date.max:  # the moment after it would not be a datetime
+        raise InvalidInput(ctx._("This day is out of range."), details={"field": "to"})
+    return period, typed
+
+
+async def _transparency_report(ctx: WebContext, period: Period) -> dict[str, Any]:
+    """The report ``GET /api/v1/admin/transparency/report`` answers, from the same builder."""
+    async with ctx.services.db.read() as conn:
+        figures = await transparency_store.report_figures(conn, period.start, period.end)
+    return build_report(figures, period, ctx.services.clock.now())
+
+
+def _chart_png(report: dict[str, Any], name: str) -> bytes:
+    """One of the report's charts, drawn as ``transparency_report.charts`` draws it."""
+    for key, chart, title in ACTION_BREAKDOWNS:
+        if chart == f"{name}.png":
+            return bar_chart(title, report["actions"][key])
+    if f"{name}.png" == REPORTS_CHART:
+        return bar_chart("Reports by category", report["reports"]["by_category"])
+    if f"{name}.png" == APPEALS_CHART:
+        appeals = report["appeals"]
+        return bar_chart(
+            "Appeals decided", {"upheld": appeals["upheld"], "reversed": appeals["reversed"]}
+        )
+    return bar_chart(
+        "Overturn rate on appeal, per rule",
+        {r["rule_id"]: round((r["overturn_rate"] or 0) * 100, 1) for r in report["rules"]},
+        unit=" %",
+    )
+
+
+@router.get("/review/transparency")
+async def transparency(ctx: Member) -> Response:
+    _reviewer_only(ctx)
+    query = ctx.request.query_params
+    typed = {"from": query.get("from", "")[:32], "to": query.get("to", "")[:32]}
+    try:
+        period, typed = _period(ctx)
+        report = await _transparency_report(ctx, period)
+    except CourtyardError as exc:
+        error = _error(ctx, exc)
+        return ctx.render(
+            "due_process/transparency.html",
+            status=error.status,
+            error=error,
+            typed=typed,
+            report=None,
+            **_names(ctx),
+        )
+    return ctx.render(
+        "due_process/transparency.html",
+        typed=typed,
+        report=report,
+        generated=datetime.fromisoformat(report["generated_at"]),
+        query=urlencode(period.as_dict()),
+        breakdowns=[
+            (key, ctx.translate(title), ACTION_CHARTS[key])
+            for key, title in BREAKDOWN_TITLES.items()
+        ],
+        duration=lambda seconds: "—" if seconds is None else format_duration(seconds),
+        rate=lambda value: "—" if value is None else format_rate(value),
+        **_names(ctx),
+    )
+
+
+@router.get("/review/transparency/chart/{name}.png")
+async def transparency_chart(name: str, ctx: Member) -> Response:
+    _reviewer_only(ctx)
+    if name not in CHART_NAMES:
+        raise StarletteHTTPException(status_code=404)
+    try:
+        period, _typed = _period(ctx)
+        report = await _transparency_report(ctx, period)
+    except CourtyardError as exc:
+        return _error_page(ctx, exc)
+    png = await run_in_threadpool(_chart_png, report, name)
+    return Response(
+        png,
+        media_type="image/png",
+        headers={"Cache-Control": "private", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+@router.get("/review/transparency/statements.json")
+async def transparency_statements(ctx: Member) -> Response:
+    """The statements of reasons of the period as DSA Transparency Database submissions, in
+    bodies of 100: the file ``courtyard transparency statements`` writes."""
+    _reviewer_only(ctx)
+    try:
+        period, _typed = _period(ctx)
+        async with ctx.services.db.read() as conn:
+            rows = await transparency_store.statement_rows(conn, period.start, period.end)
+    except CourtyardError as exc:
+        return _error_page(ctx, exc)
+    prefix = default_puid_prefix(ctx.services.settings.public_url)
+    document = export_document(
+        period, [to_dsa_statement(row, platform_puid_prefix=prefix) for row in rows]
+    )
+    name = f"dsa-statements-{period.first.isoformat()}-{period.last.isoformat()}.json"
+    return Response(
+        json.dumps(document, ensure_ascii=False, indent=2) + "\n",
+        media_type="application/json",
+        headers={
+            "Cache-Control": "private, no-store",
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "X-Content-Type-Options": "nosniff",
+        },
     )
