@@ -666,3 +666,11 @@ def test_periods() -> None:
         parse_period("2025-02-01", "2025-01-31")
     with pytest.raises(InvalidInput):
         parse_period("2025-1-1x", "2025-01-31")
+
+
+def test_a_period_ending_at_the_end_of_the_calendar_is_refused() -> None:
+    from courtyard.core.errors import InvalidInput
+    from courtyard.governance.transparency import parse_period
+
+    with pytest.raises(InvalidInput):
+        parse_period("2026-01-01", "9999-12-31")

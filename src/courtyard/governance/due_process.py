@@ -858,7 +858,11 @@ class DueProcessService:
         out.update(
             reports=[_report_out(r, reviewer_view=True) for r in reports],
             statement=notice_payload(statement)
-            | {"facts": statement["facts"], "explanation": statement["explanation"]}
+            | {
+                "facts": statement["facts"],
+                "facts_zh": statement["facts_zh"],
+                "explanation": statement["explanation"],
+            }
             if statement
             else None,
             appeal=_appeal_out(appeal) if appeal else None,

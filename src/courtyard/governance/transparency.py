@@ -323,6 +323,10 @@ class Period:
     last: date
 
     def __post_init__(self) -> None:
+        if self.last >= date.max - timedelta(days=1):
+            raise InvalidInput(
+                "The period must end before 9999-12-30.", details={"to": self.last.isoformat()}
+            )
         if self.last < self.first:
             raise InvalidInput(
                 "The period ends before it starts.",
