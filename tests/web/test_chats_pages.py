@@ -6,10 +6,15 @@ plain member, and invitation cards with owner approval."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from courtyard.client import CourtyardClient
+from courtyard.container import Services
 from courtyard.core.clock import FakeClock
+from courtyard.core.ids import new_id
 from tests.conftest import PASSWORD, ClientFactory
 from tests.web.conftest import Browser, BrowserFactory, csrf_of
 
@@ -393,3 +398,150 @@ async def test_governance_labels_show_with_the_message_in_each_language(
     bob.http.headers["accept-language"] = "zh-CN"
     zh = await bob.page(f"/chats/{conversation_id}")
     assert "请注意：此消息看起来像资金或投资诈骗。" in zh
+
+
+# ---- group moderation ----------------------------------------------------------------------
+
+
+async def _group(alice: Browser, *handles: str) -> str:
+    listing = await alice.page("/chats")
+    members = [_account_id(listing, handle) for handle in handles]
+    created = await alice.submit(
+        "/chats", "/chats/groups", {"name": "Allotment", "member_ids": members}
+    )
+    return _conversation_id(created.headers["location"])
+
+
+@pytest.mark.parametrize("settings_overrides", [{"group_invite_accept_threshold": 2}])
+async def test_group_rules_on_settings_chat_and_invitation_card(browser: BrowserFactory) -> None:
+    alice, bob, carol, dave = await _people(browser, "alice", "bob", "carol", "dave")
+    for friend, handle in ((bob, "bob"), (carol, "carol"), (dave, "dave")):
+        await _befriend(alice, friend, handle)
+    cid = await _group(alice, "bob", "carol")
+    settings = f"/chats/{cid}/settings"
+    owner_page = await alice.page(settings)
+    assert 'id="group-rules"' in owner_page
+    assert "Report this group" not in owner_page  # the owner answers for it
+    saved = await alice.submit(
+        settings,
+        f"{settings}/group",
+        {"name": "Allotment", "rules": "Share the tools.\r\n<b>No ads</b>."},
+    )
+    assert saved.headers["location"] == f"{settings}?done=group_saved"
+    member_settings = await carol.page(settings)
+    assert "Group rules" in member_settings
+    assert "&lt;b&gt;No ads&lt;/b&gt;." in member_settings  # escaped, never markup
+    assert "Report this group" in member_settings
+    assert "Reports about this group" not in member_settings
+    view = await carol.page(f"/chats/{cid}")
+    assert '<details class="card group-rules" id="group-rules" open>' in view  # just joined
+    assert "Share the tools.\n&lt;b&gt;No ads&lt;/b&gt;." in view
+    too_long = await alice.submit(settings, f"{settings}/group", {"rules": "x" * 2001})
+    assert too_long.status_code == 422
+
+    # Three members is above the threshold: Dave gets a card, and reads the rules on it first.
+    dave_id = re.search(r'name="account_ids" value="([0-9A-Z]{26})"> Dave', owner_page)
+    assert dave_id
+    await alice.submit(settings, f"/chats/{cid}/invite", {"account_ids": dave_id.group(1)})
+    card = await dave.page("/chats")
+    assert "Group invitations" in card
+    assert "Group rules" in card
+    assert "Share the tools." in card
+
+    dave.http.headers["accept-language"] = "zh-CN"
+    assert "群规" in await dave.page("/chats")
+
+
+async def test_owner_and_admins_remove_messages_and_read_reports_on_the_pages(
+    browser: BrowserFactory,
+) -> None:
+    alice, bob, carol = await _people(browser, "alice", "bob", "carol")
+    for friend, handle in ((bob, "bob"), (carol, "carol")):
+        await _befriend(alice, friend, handle)
+    cid = await _group(alice, "bob", "carol")
+    settings = f"/chats/{cid}/settings"
+    listing = await alice.page("/chats")
+    bob_id, carol_id = _account_id(listing, "bob"), _account_id(listing, "carol")
+    await alice.submit(settings, f"/chats/{cid}/members/{bob_id}/role", {"role": "admin"})
+    await _send(alice, cid, "Welcome all")
+    await _send(carol, cid, "Cheap watches, DM me")
+
+    # Bob, an admin, may remove Carol's message but not the owner's; Carol removes nothing.
+    bob_view = await bob.page(f"/chats/{cid}")
+    removable = re.findall(rf'action="/chats/{cid}/messages/([0-9A-Z]{{26}})/remove"', bob_view)
+    assert len(removable) == 1
+    assert "/remove" not in await carol.page(f"/chats/{cid}")
+    (carols,) = removable
+    removed = await bob.submit(f"/chats/{cid}", f"/chats/{cid}/messages/{carols}/remove")
+    assert removed.headers["location"] == f"/chats/{cid}?done=message_removed"
+    seen = await carol.page(f"/chats/{cid}")
+    assert "Cheap watches" not in seen
+    assert "owner or an admin (Bob)." in seen
+    again = await alice.submit(f"/chats/{cid}", f"/chats/{cid}/messages/{carols}/remove")
+    assert again.status_code == 409
+    assert "message_recalled" in again.text
+
+    # Carol reports the group; the owner and the admin read it without who filed it.
+    await _send(alice, cid, "Rules are in the settings")
+    report_form = await carol.page(f"/report?target_type=group&target_id={cid}&back={settings}")
+    reported = await carol.http.post(
+        "/report",
+        data={
+            "csrf_token": csrf_of(report_form),
+            "target_type": "group",
+            "target_id": cid,
+            "category": "spam",
+            "explanation": "Too many ads here.",
+            "back": settings,
+        },
+    )
+    assert reported.status_code == 303
+    assert 'href="/chats/' + cid + '/reports"' in await alice.page(settings)
+    for manager in (alice, bob):
+        page = await manager.page(f"/chats/{cid}/reports")
+        assert "Reports about this group" in page
+        assert "Spam · the whole group" in page
+        assert "Too many ads here." in page
+        assert "Waiting for a reviewer" in page
+        assert "Carol" not in page
+        assert carol_id not in page
+    assert (await carol.get(f"/chats/{cid}/reports")).status_code == 404
+    alice.http.headers["accept-language"] = "zh-CN"
+    assert "关于此群的举报" in await alice.page(f"/chats/{cid}/reports")
+
+
+async def test_a_read_only_group_shows_a_banner_and_no_composer(
+    browser: BrowserFactory, services: Services
+) -> None:
+    alice, bob = await _people(browser, "alice", "bob")
+    await _befriend(alice, bob, "bob")
+    cid = await _group(alice, "bob")
+    await _send(bob, cid, "Before")
+    statement = {
+        "id": new_id(),
+        "starts_at": services.clock.now(),
+        "ends_at": services.clock.now() + timedelta(days=1),
+        "reason": "Scam <ads> reported by members.",
+        "decided_by": None,
+    }
+    async with services.db.write() as tx:
+        await services.due_process.restrictors["group"].restrict(tx, cid, statement)
+    view = await bob.page(f"/chats/{cid}")
+    assert "This group is read-only" in view
+    assert "The platform has made this group read-only until" in view
+    assert "Reason: Scam &lt;ads&gt; reported by members." in view
+    assert "Before" in view  # reading works
+    assert 'id="composer"' not in view
+    refused = await bob.submit(f"/chats/{cid}", f"/chats/{cid}/messages", {"text": "hello"})
+    assert refused.status_code == 403
+    assert "group_read_only" in refused.text
+    settings = await alice.page(f"/chats/{cid}/settings")
+    assert "This group is read-only" in settings
+    rename = await alice.submit(
+        f"/chats/{cid}/settings", f"/chats/{cid}/settings/group", {"name": "New name"}
+    )
+    assert rename.status_code == 403
+    bob.http.headers["accept-language"] = "zh-CN"
+    assert "此群为只读" in await bob.page(f"/chats/{cid}")
+    left = await bob.submit(f"/chats/{cid}/settings", f"/chats/{cid}/leave")
+    assert left.headers["location"] == "/chats?done=left"

@@ -1,4 +1,5 @@
-"""Chats pages: the conversation list, one conversation, and a group's settings.
+"""Chats pages: the conversation list, one conversation, a group's settings, and the reports
+about a group for its owner and admins.
 
 Every action is a plain form POST that redirects back, so reading and sending work without
 JavaScript. With JavaScript, ``static/chat.js`` opens the event stream (the session cookie
@@ -22,6 +23,7 @@ from courtyard.chats.model import ConversationDetailOut, ConversationKind, Messa
 from courtyard.core.errors import CourtyardError, InvalidInput, NotFound
 from courtyard.core.ids import is_valid_id
 from courtyard.web.common import PageError, WebContext, member_form, member_page
+from courtyard.web.due_process_pages import CATEGORY_NAMES
 from courtyard.web.i18n import N_
 
 router = APIRouter(include_in_schema=False)
@@ -58,6 +60,9 @@ CHAT_ERROR_TITLES: dict[str, str] = {
     "recall_window_passed": N_("The time to recall this message has passed."),
     "message_recalled": N_("This message has been recalled."),
     "client_id_reused": N_("This message was already sent."),
+    "group_read_only": N_(
+        "The platform has made this group read-only: it can be read and left, not written to."
+    ),
 }
 
 # Confirmations after a redirect (``?done=<key>``); only these keys are shown.
@@ -65,6 +70,7 @@ CHAT_NOTICES: dict[str, str] = {
     "group_created": N_("Group created."),
     "message_sent": N_("Message sent."),
     "message_recalled": N_("Message recalled."),
+    "message_removed": N_("Message removed for everyone. Its author has been told."),
     "request_accepted": N_("Accepted. This conversation is now in your chats."),
     "invitation_accepted": N_("You joined the group."),
     "invitation_declined": N_("Invitation declined."),
@@ -282,6 +288,21 @@ def _label_texts(ctx: WebContext) -> dict[str, str]:
     return texts
 
 
+_RANK = {Role.OWNER: 2, Role.ADMIN: 1, Role.MEMBER: 0}
+
+
+def _removable(
+    ctx: WebContext, detail: ConversationDetailOut, message: MessageOut, roles: dict[str, Role]
+) -> bool:
+    """Whether to offer "Remove" on a message: an owner or admin, on the message of someone
+    ranked below them (someone who left counts as a member); the service decides again."""
+    if detail.kind is not ConversationKind.GROUP or message.recalled or detail.read_only:
+        return False
+    if message.sender_id == ctx.me.id or detail.role is Role.MEMBER or detail.dissolved:
+        return False
+    return _RANK[detail.role] > _RANK[roles.get(message.sender_id, Role.MEMBER)]
+
+
 def _recallable(ctx: WebContext, message: MessageOut, now: datetime) -> bool:
     window = timedelta(seconds=ctx.services.settings.message_recall_seconds)
     return (
@@ -313,12 +334,25 @@ async def _conversation_page(
     with contextlib.suppress(CourtyardError):  # the author's own held or blocked messages
         withheld = await ctx.services.due_process.withheld(ctx.me, detail.id)
     values.setdefault("policy_notice", None)
+    roles = {m.account_id: m.role for m in detail.members}
+    # The group rules are open for someone who joined in the last day, folded for the others.
+    newcomer = me is not None and now - me.joined_at < timedelta(days=1)
     return ctx.render(
         "chats/view.html",
         status=status,
         conversation=detail,
         title=_title(ctx, detail),
-        messages=[(m, names.get(m.sender_id), _recallable(ctx, m, now)) for m in messages],
+        messages=[
+            (
+                m,
+                names.get(m.sender_id),
+                _recallable(ctx, m, now),
+                _removable(ctx, detail, m, roles),
+                names.get(m.removed_by or ""),
+            )
+            for m in messages
+        ],
+        rules_open=newcomer,
         older=history.next_cursor,
         browsing_older=before_seq is not None,
         muted_until=muted_until,
@@ -366,6 +400,20 @@ async def recall_message(conversation_id: str, message_id: str, ctx: MemberForm)
         error = _error(ctx, exc)
         return await _conversation_page(ctx, conversation_id, error.status, error=error)
     return _done(ctx, f"/chats/{conversation_id}", "message_recalled")
+
+
+@router.post("/chats/{conversation_id}/messages/{message_id}/remove")
+async def remove_message(conversation_id: str, message_id: str, ctx: MemberForm) -> Response:
+    try:
+        if not is_valid_id(message_id):
+            raise NotFound("No such message.", code="message_not_found")
+        await ctx.services.chats.remove_message(ctx.me, _id(conversation_id), message_id)
+    except CourtyardError as exc:
+        if isinstance(exc, NotFound) and exc.code in {"not_found", "conversation_not_found"}:
+            return _not_found_page(ctx, exc)
+        error = _error(ctx, exc)
+        return await _conversation_page(ctx, conversation_id, error.status, error=error)
+    return _done(ctx, f"/chats/{conversation_id}", "message_removed")
 
 
 @router.post("/chats/{conversation_id}/accept")
@@ -456,12 +504,14 @@ async def update_group(conversation_id: str, ctx: MemberForm) -> Response:
         detail = await chats.get_conversation(ctx.me, conversation_id)
         name = ctx.text("name", strip=True)[:256]
         announcement = ctx.text("announcement").strip()[:10_000]
+        rules = ctx.text("rules").replace("\r\n", "\n").strip()[:10_000]
         approval = ctx.checked("owner_approval")
         await chats.update_group(
             ctx.me,
             conversation_id,
             name=name if name != (detail.name or "") else None,
             announcement=announcement if announcement != (detail.announcement or "") else None,
+            rules=rules if rules != (detail.rules or "") else None,
             owner_approval=approval if approval != detail.owner_approval else None,
         )
 
@@ -557,3 +607,40 @@ async def dissolve(conversation_id: str, ctx: MemberForm) -> Response:
         await ctx.services.chats.dissolve(ctx.me, conversation_id)
 
     return await _settings_action(ctx, conversation_id, "dissolved", action)
+
+
+# ---- reports about a group ----------------------------------------------------------------
+
+
+@router.get("/chats/{conversation_id}/reports")
+async def group_reports(conversation_id: str, ctx: Member) -> Response:
+    """What members reported about the group and its messages, for its owner and admins:
+    never who reported (everyone else gets the conversation's 404)."""
+    chats = ctx.services.chats
+    try:
+        detail = await chats.get_conversation(ctx.me, _id(conversation_id))
+        reports = await chats.group_reports(ctx.me, detail.id)
+    except CourtyardError as exc:
+        return _not_found_page(ctx, exc)
+    names = _names(ctx, detail)
+    return ctx.render(
+        "chats/reports.html",
+        conversation=detail,
+        title=_title(ctx, detail),
+        reports=[
+            (
+                r,
+                ctx.translate(CATEGORY_NAMES.get(r.category, CATEGORY_NAMES["other"])),
+                names.get(r.message.sender_id) if r.message else None,
+            )
+            for r in reports
+        ],
+        statuses={key: ctx.translate(text) for key, text in REPORT_STATUSES.items()},
+    )
+
+
+REPORT_STATUSES: dict[str, str] = {
+    "open": N_("Waiting for a reviewer"),
+    "actioned": N_("Action taken"),
+    "dismissed": N_("No violation found"),
+}
