@@ -21,6 +21,7 @@ from courtyard.core.config import Settings
 from courtyard.core.http import BodySizeLimit, install_error_handlers
 from courtyard.governance import api as governance_api
 from courtyard.governance import due_process_api, transparency_api
+from courtyard.moments import api as moments_api
 from courtyard.realtime import api as realtime_api
 from courtyard.realtime.gateway import WireAccess
 from courtyard.web import pages as web_pages
@@ -60,6 +61,7 @@ def create_app(
     app.include_router(realtime_api.router)
     app.include_router(governance_api.router)
     app.include_router(due_process_api.router)
+    app.include_router(moments_api.router)
     app.include_router(transparency_api.router)
     web_pages.install(app)
 

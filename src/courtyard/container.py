@@ -26,6 +26,8 @@ from courtyard.governance.counters import Counters, build_counters
 from courtyard.governance.due_process import DueProcessService, DueProcessSettings
 from courtyard.governance.service import GovernanceService
 from courtyard.governance.virality import ViralityService, ViralityThresholds
+from courtyard.moments.moderation import CommentModeration, PostModeration
+from courtyard.moments.service import MomentsService
 from courtyard.realtime.service import RealtimeService
 from courtyard.realtime.tailer import StreamTailer
 
@@ -45,6 +47,7 @@ class Services:
     contacts: ContactsService
     chats: ChatsService
     due_process: DueProcessService
+    moments: MomentsService
 
 
 @asynccontextmanager
@@ -112,6 +115,18 @@ async def build_services(
         )
         chats.due_process = due_process
         due_process.content["message"] = MessageModeration(chats)
+        moments = MomentsService(
+            settings=settings,
+            db=db,
+            clock=clock,
+            realtime=realtime,
+            governance=governance,
+            accounts=accounts,
+            media=media,
+        )
+        moments.due_process = due_process
+        due_process.content["post"] = PostModeration(moments)
+        due_process.content["comment"] = CommentModeration(moments)
         group = GroupModeration(chats)
         due_process.content["group"] = group
         due_process.restrictors["group"] = group
@@ -134,6 +149,7 @@ async def build_services(
             contacts=contacts,
             chats=chats,
             due_process=due_process,
+            moments=moments,
         )
     finally:
         if governance is not None:

@@ -6,6 +6,7 @@ from courtyard.contacts import store as contacts_store
 from courtyard.core import store as core_store
 from courtyard.governance import due_process_store
 from courtyard.governance import store as governance_store
+from courtyard.moments import store as moments_store
 from courtyard.realtime import store as realtime_store
 
 __all__ = [
@@ -15,5 +16,6 @@ __all__ = [
     "core_store",
     "due_process_store",
     "governance_store",
+    "moments_store",
     "realtime_store",
 ]
