@@ -377,3 +377,22 @@ async def test_review_routes_are_invisible_to_users(make_user: UserFactory) -> N
     with pytest.raises(ApiError) as caught:
         await alice.request("GET", "/api/v1/admin/review/queue")
     assert caught.value.status == 404
+
+
+async def test_an_account_report_offers_no_removal_and_refuses_one(
+    make_user: UserFactory, make_client: ClientFactory, services: Services
+) -> None:
+    alice, bob = await make_user("alice"), await make_user("bob")
+    await bob.request(
+        "POST",
+        "/api/v1/reports",
+        json={"target_type": "account", "target_id": me(alice)["id"], "category": "spam"},
+    )
+    staff = await reviewer(services, make_client)
+    [item] = await queue(staff, "report")
+    detail = await staff.request("GET", f"/api/v1/admin/review/items/{item['id']}")
+    assert "remove" not in detail["outcomes"]
+    assert "group_read_only" not in detail["outcomes"]
+    with pytest.raises(ApiError) as caught:
+        await decide(staff, item["id"], "remove")
+    assert caught.value.code == "invalid_input"

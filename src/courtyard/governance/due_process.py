@@ -91,6 +91,17 @@ OUTCOMES: dict[str, frozenset[str]] = {
 }
 
 
+def outcomes_for(item: dict[str, Any]) -> frozenset[str]:
+    """What a reviewer may decide on this item: content is removed, a group made read-only,
+    never the other way round."""
+    allowed = OUTCOMES[item["kind"]]
+    if item["target_type"] in {"account", "group"}:
+        allowed = allowed - {"remove"}
+    if item["target_type"] != "group":
+        allowed = allowed - {"group_read_only"}
+    return allowed
+
+
 class ReviewerConflict(CourtyardError):
     code = "reviewer_conflict"
     http_status = 403
@@ -869,7 +880,7 @@ class DueProcessService:
             withheld=_withheld_out(withheld) if withheld else None,
             engine=decision,
             context=context,
-            outcomes=sorted(OUTCOMES[item["kind"]]),
+            outcomes=sorted(outcomes_for(item)),
         )
         return out
 
@@ -894,9 +905,10 @@ class DueProcessService:
         deliveries: list[dict[str, Any]] = []
         async with self._db.write() as tx:
             item = await self._open_item_for_reviewer(tx.conn, reviewer, item_id)
-            if outcome not in OUTCOMES[item["kind"]]:
+            allowed = outcomes_for(item)
+            if outcome not in allowed:
                 raise InvalidInput(
-                    f"For this item decide one of: {', '.join(sorted(OUTCOMES[item['kind']]))}.",
+                    f"For this item decide one of: {', '.join(sorted(allowed))}.",
                     details={"field": "outcome"},
                 )
             now = self._clock.now()
