@@ -169,6 +169,16 @@ async def test_likes_and_comments_show_only_between_friends(make_user: UserFacto
     assert [n["kind"] for n in await bob.request("GET", "/api/v1/moments/notifications")] == [
         "reply"
     ]
+    # The same notifications reached them live, and nothing reached cara.
+    live = [
+        e["data"]["kind"]
+        for e in (await alice.events(0, limit=100))["items"]
+        if e["kind"] == "moments.notification"
+    ]
+    assert sorted(live) == ["comment", "like", "like"]
+    assert not [
+        e for e in (await cara.events(0, limit=100))["items"] if e["kind"] == "moments.notification"
+    ]
 
 
 async def test_the_author_removes_a_comment_and_the_commenter_is_told(

@@ -172,8 +172,16 @@ async def test_every_route_reveals_exactly_what_the_rules_allow(
     for author, audience, days in scenario["posts"]:
         clock.advance(seconds=days * 86400)
         await _post(people, ids, world, label_ids, author, audience, clock.now())
+    cursors = [(await p.events(0, limit=1000))["cursor"] for p in people]
     for action, who, which in scenario["interactions"]:
         await _interact(people, world, clock.now(), action, who, which)
+        # The stream: each notification it carries was allowed when it was sent.
+        for viewer, client in enumerate(people):
+            page = await client.events(cursors[viewer], limit=1000)
+            cursors[viewer] = page["cursor"]
+            for event in page["items"]:
+                if event["kind"] == "moments.notification":
+                    _check_note(world, viewer, clock.now(), event["data"], ids)
     for action, a, b in scenario["after"]:
         await _change(people, ids, world, label_ids, clock, action, a, b)
     await _check_every_route(people, ids, world, clock.now())
@@ -358,6 +366,16 @@ async def _check_detail(
             shown.append(comment_id)
     assert [c["id"] for c in detail["comments"]] == shown
     assert detail["comment_count"] == len(shown)
+
+
+def _check_note(
+    world: _World, viewer: int, now: datetime, note: dict[str, Any], ids: list[str]
+) -> None:
+    post = next(p for p in world.posts if p.id == note["post_id"])
+    assert world.visible(post, viewer, now), ("notified of an invisible post", note)
+    if note["kind"] in ("like", "comment", "reply"):
+        actor = ids.index(note["actor_id"])
+        assert world.sees_actor(post, viewer, actor), ("notified of a stranger", note)
 
 
 async def _check_notifications(
