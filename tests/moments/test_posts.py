@@ -220,7 +220,7 @@ async def test_reminders_reach_only_friends_in_the_audience(make_user: UserFacto
         json={
             "text": "look",
             "audience": {"kind": "only", "accounts": [me(bob)["id"]]},
-            "remind": [me(bob)["id"], me(cara)["id"]],
+            "remind": [me(bob)["id"]],
         },
     )
     assert [n["kind"] for n in await bob.request("GET", "/api/v1/moments/notifications")] == [
@@ -325,3 +325,53 @@ async def test_a_retry_with_the_same_client_id_posts_once(make_user: UserFactory
     second = await alice.request("POST", "/api/v1/moments/posts", json=body)
     assert first["id"] == second["id"]
     assert await feed_texts(bob) == ["once"]
+
+
+async def test_a_shrunk_audience_applies_at_once_and_reminders_need_the_audience(
+    make_user: UserFactory,
+) -> None:
+    alice, bob, cara = await friends(make_user, "bob", "cara")
+    moment = await post(alice, "party")
+    assert await feed_texts(cara) == ["party"]
+    await bob.request("PUT", f"/api/v1/moments/posts/{moment['id']}/like")
+    changed = await alice.request(
+        "PUT",
+        f"/api/v1/moments/posts/{moment['id']}/audience",
+        json={"audience": {"kind": "only", "accounts": [me(bob)["id"]]}},
+    )
+    assert changed["audience"]["kind"] == "only"
+    assert await feed_texts(cara) == []
+    assert await feed_texts(bob) == ["party"]
+    with pytest.raises(ApiError) as caught:
+        await alice.request(
+            "POST",
+            "/api/v1/moments/posts",
+            json={
+                "text": "secret",
+                "audience": {"kind": "only", "accounts": [me(bob)["id"]]},
+                "remind": [me(cara)["id"]],
+            },
+        )
+    assert caught.value.details == {"field": "remind", "account_id": me(cara)["id"]}
+
+
+async def test_a_held_post_is_shown_only_to_its_author_and_published_on_approval(
+    make_user: UserFactory, make_client: Any, services: Services
+) -> None:
+    from tests.governance.test_due_process import _Words, decide, queue, reviewer
+
+    alice, bob = await friends(make_user, "bob")
+    services.governance.policy = _Words()
+    with pytest.raises(ApiError) as caught:
+        await post(alice, "a suspicious offer")
+    assert caught.value.code == "policy_held"
+    [pending] = await alice.request("GET", "/api/v1/moments/pending")
+    assert (pending["text"], pending["status"]) == ("a suspicious offer", "held")
+    assert pending["statement_id"] == caught.value.details["statement_id"]
+    assert await bob.request("GET", "/api/v1/moments/pending") == []
+    assert await feed_texts(bob) == []
+    staff = await reviewer(services, make_client)
+    [item] = await queue(staff, "hold")
+    await decide(staff, item["id"], "approve")
+    assert await feed_texts(bob) == ["a suspicious offer"]
+    assert await alice.request("GET", "/api/v1/moments/pending") == []

@@ -9,6 +9,7 @@ from fastapi import APIRouter, File, Query, Response, UploadFile
 from courtyard.accounts.api import ActorDep, ServicesDep
 from courtyard.core.errors import PayloadTooLarge
 from courtyard.moments.model import (
+    AudienceUpdateIn,
     CheckIn,
     CommentIn,
     MomentsSettingsIn,
@@ -60,6 +61,18 @@ async def get_post(post_id: str, actor: ActorDep, services: ServicesDep) -> Json
 @router.patch("/posts/{post_id}", summary="Edit your post's text (marked as edited)")
 async def edit_post(post_id: str, body: PostEditIn, actor: ActorDep, services: ServicesDep) -> Json:
     return await services.moments.edit_post(actor, post_id, body.text)
+
+
+@router.put("/posts/{post_id}/audience", summary="Change who sees your post, now or later")
+async def change_audience(
+    post_id: str, body: AudienceUpdateIn, actor: ActorDep, services: ServicesDep
+) -> Json:
+    return await services.moments.change_audience(actor, post_id, body)
+
+
+@router.get("/pending", summary="Your posts held or blocked by governance (only you see them)")
+async def pending(actor: ActorDep, services: ServicesDep) -> list[Json]:
+    return await services.moments.pending(actor)
 
 
 @router.delete("/posts/{post_id}", status_code=204, summary="Delete your post")

@@ -294,6 +294,12 @@ class PostIn(BaseModel):
     client_id: str | None = Field(default=None, min_length=1, max_length=64)
 
 
+class AudienceUpdateIn(BaseModel):
+    model_config = _STRICT
+    audience: AudienceIn
+    schedule: Annotated[list[AudienceChangeIn], Field(max_length=5)] = []
+
+
 class PostEditIn(BaseModel):
     model_config = _STRICT
     text: MultiLineText = Field(max_length=MAX_TEXT)

@@ -26,6 +26,7 @@ from courtyard.core.errors import InvalidInput, NotFound
 from courtyard.core.ids import is_valid_id, new_id
 from courtyard.core.media import MediaStore, sanitize_image
 from courtyard.core.pagination import clamp_limit
+from courtyard.governance import due_process_store
 from courtyard.governance.detectors import detect_pii
 from courtyard.governance.model import Capability, EventKind, PolicyEvent, Verdict
 from courtyard.governance.service import GovernanceService, blocked
@@ -35,6 +36,7 @@ from courtyard.moments.model import (
     Audience,
     AudienceChange,
     AudienceIn,
+    AudienceUpdateIn,
     CheckIn,
     CommentIn,
     CommentsClosed,
@@ -201,9 +203,16 @@ class MomentsService:
                 for c in data.schedule
             ]
             images = await self._own_images(conn, actor.id, data.image_ids)
-        for friend_id in data.remind:
-            if friend_id not in friends:
-                raise InvalidInput("You can remind only friends.", details={"field": "remind"})
+            probe = Post(post_id, actor.id, now, text, audience)
+            for friend_id in sorted(set(data.remind)):
+                if friend_id not in friends:
+                    raise InvalidInput("You can remind only friends.", details={"field": "remind"})
+                world = await self._world(conn, friend_id, [actor.id])
+                if not can_see(probe, friend_id, world.context(actor.id), now):
+                    raise InvalidInput(
+                        "You can remind only friends who will see the post.",
+                        details={"field": "remind", "account_id": friend_id},
+                    )
         event = PolicyEvent(
             EventKind.POST,
             actor_id=actor.id,
@@ -391,6 +400,59 @@ class MomentsService:
                     break
                 return data, image["content_type"]
         raise NotFound("No such image.", code="image_not_found")
+
+    async def change_audience(
+        self, actor: Actor, post_id: str, data: AudienceUpdateIn
+    ) -> dict[str, Any]:
+        """Change who sees a post, now and on a schedule; a smaller audience applies at once
+        everywhere (every route reads the audience in force)."""
+        self._governance.capabilities(actor.standing).require(Capability.READ)
+        now = self._clock.now()
+        async with self._db.write() as tx:
+            row = await self._own_post(tx.conn, actor.id, post_id)
+            friends = await store.friends_of(tx.conn, actor.id)
+            audience = await self._audience(tx.conn, actor.id, data.audience, friends)
+            schedule = [
+                {
+                    "at": (now + timedelta(hours=c.after_hours)).isoformat(),
+                    "audience": (
+                        await self._audience(tx.conn, actor.id, c.audience, friends)
+                    ).to_json(),
+                }
+                for c in data.schedule
+            ]
+            await store.update_post(
+                tx.conn, post_id, audience=audience.to_json(), schedule=schedule or None
+            )
+            await self._governance.audit(
+                tx,
+                actor_id=actor.id,
+                tag="moments:post:audience",
+                target_type="post",
+                target_id=post_id,
+                before={"audience": row["audience"]},
+                after={"audience": audience.to_json(), "schedule": schedule},
+            )
+            row.update(audience=audience.to_json(), schedule=schedule or None)
+        return await self._present_one(actor.id, row)
+
+    async def pending(self, actor: Actor) -> list[dict[str, Any]]:
+        """The actor's own posts that governance held or blocked: only they see them, with
+        the notice that says why."""
+        self._governance.capabilities(actor.standing).require(Capability.READ)
+        async with self._db.read() as conn:
+            rows = await due_process_store.withheld_for_author(conn, actor.id, None)
+        return [
+            {
+                "id": r["id"],
+                "text": (r["body"] or {}).get("text", ""),
+                "status": r["status"],
+                "created_at": r["created_at"],
+                "statement_id": r["statement_id"],
+            }
+            for r in rows
+            if r["content_type"] == "post" and r["status"] in {"held", "blocked", "removed"}
+        ]
 
     async def edit_post(self, actor: Actor, post_id: str, text: str) -> dict[str, Any]:
         self._governance.capabilities(actor.standing).require(Capability.POST)
