@@ -375,3 +375,18 @@ async def test_a_held_post_is_shown_only_to_its_author_and_published_on_approval
     await decide(staff, item["id"], "approve")
     assert await feed_texts(bob) == ["a suspicious offer"]
     assert await alice.request("GET", "/api/v1/moments/pending") == []
+
+
+async def test_empty_settings_and_permission_updates_change_nothing(make_user: UserFactory) -> None:
+    alice, bob = await friends(make_user, "bob")
+    for _ in range(2):  # the second time, the rows exist
+        settings = await alice.request("PATCH", "/api/v1/moments/settings", json={})
+        assert settings == {"window": "all", "sensitive_labels": []}
+        permissions = await alice.request(
+            "PUT", f"/api/v1/moments/permissions/{me(bob)['id']}", json={}
+        )
+        assert permissions == {
+            "hide_my_moments": False,
+            "hide_their_moments": False,
+            "chat_only": False,
+        }

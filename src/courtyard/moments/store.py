@@ -213,6 +213,8 @@ async def get_settings(conn: Conn, account_id: str) -> dict[str, Any] | None:
 
 async def put_settings(conn: Conn, account_id: str, values: dict[str, Any]) -> None:
     existing = await get_settings(conn, account_id)
+    if existing is not None and not values:
+        return
     if existing is None:
         await conn.execute(
             insert(moments_settings).values(
@@ -238,6 +240,8 @@ async def put_permissions(
             select(moments_permissions).where(p.owner_id == owner_id, p.friend_id == friend_id)
         )
     ).first()
+    if existing is not None and not values:
+        return
     if existing is None:
         base = {"hide_my_moments": False, "hide_their_moments": False, "chat_only": False}
         await conn.execute(
