@@ -115,6 +115,7 @@ from courtyard.core.ids import is_valid_id, new_id
 from courtyard.core.media import MediaStore, sanitize_image
 from courtyard.core.pagination import Page, clamp_limit, decode_cursor, encode_cursor
 from courtyard.governance import due_process_store
+from courtyard.governance.due_process import Withheld
 from courtyard.governance.hashes import hash_image
 from courtyard.governance.model import (
     Capability,
@@ -947,23 +948,25 @@ class ChatsService:
         error = blocked(decision)
         if self.due_process is None:
             return error
-        statement_id, withheld_id = await self.due_process.withhold_once(
+        statement_id, withheld_id = await self.due_process.withhold_in(
             tx,
-            decision=decision,
-            content_type="message",
-            content_id=check.message_id,
-            author_id=request.sender_id,
-            conversation_id=request.conversation_id,
-            client_id=request.client_id,
-            text=request.text,
-            body={
-                "text": request.text,
-                "reply_to_id": request.reply_to_id,
-                "attachment_ids": list(request.attachment_ids),
-                "hops": request.hops,
-                "origin_id": request.origin_id,
-                "forwarded_from": request.forwarded_from,
-            },
+            decision,
+            Withheld(
+                content_type="message",
+                content_id=check.message_id,
+                author_id=request.sender_id,
+                conversation_id=request.conversation_id,
+                client_id=request.client_id,
+                text=request.text,
+                body={
+                    "text": request.text,
+                    "reply_to_id": request.reply_to_id,
+                    "attachment_ids": list(request.attachment_ids),
+                    "hops": request.hops,
+                    "origin_id": request.origin_id,
+                    "forwarded_from": request.forwarded_from,
+                },
+            ),
         )
         error.details.update(statement_id=statement_id, withheld_id=withheld_id)
         return error

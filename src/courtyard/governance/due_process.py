@@ -122,6 +122,20 @@ def item_not_found() -> NotFound:
 
 
 @dataclass(frozen=True, slots=True)
+class Withheld:
+    """Content a rule held or blocked before it was published, as its pillar hands it over:
+    ``body`` is what the pillar needs to publish it later."""
+
+    content_type: str
+    content_id: str
+    author_id: str
+    conversation_id: str | None
+    client_id: str | None
+    text: str
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class ContentRef:
     """Published or withheld content, as due process needs to see it."""
 
@@ -389,44 +403,39 @@ class DueProcessService:
 
     # -- content withheld by the rules engine -------------------------------------------------
 
-    async def withhold_in(
-        self,
-        tx: Tx,
-        *,
-        decision: Decision,
-        content_type: str,
-        content_id: str,
-        author_id: str,
-        conversation_id: str | None,
-        client_id: str | None,
-        text: str,
-        body: dict[str, Any],
-    ) -> dict[str, Any]:
+    async def withhold_in(self, tx: Tx, decision: Decision, content: Withheld) -> tuple[str, str]:
         """Keep held or blocked content for its author, with a statement (and for a hold, a
-        review item), inside the pillar's write transaction. Returns the statement."""
+        review item), inside the pillar's write transaction: (statement id, content id). A
+        retry with the same client id gets the first attempt's statement."""
+        if content.client_id is not None:
+            existing = await store.withheld_by_client_id(
+                tx.conn, content.author_id, content.content_type, content.client_id
+            )
+            if existing is not None and existing["statement_id"]:
+                return existing["statement_id"], existing["id"]
         now = self._clock.now()
         measure = Measure.HOLD if decision.verdict is Verdict.HOLD else Measure.BLOCK
         draft = from_decision(
             decision,
-            account_id=author_id,
+            account_id=content.author_id,
             measure=measure,
             now=now,
-            content_type=content_type,
-            content_id=content_id,
-            conversation_id=conversation_id,
-            text=text,
+            content_type=content.content_type,
+            content_id=content.content_id,
+            conversation_id=content.conversation_id,
+            text=content.text,
         )
         statement = await self._issue(tx, draft, actor_id=None)
         await store.insert_row(
             tx.conn,
             store.withheld_content,
             {
-                "id": content_id,
-                "content_type": content_type,
-                "author_id": author_id,
-                "conversation_id": conversation_id,
-                "client_id": client_id,
-                "body": body,
+                "id": content.content_id,
+                "content_type": content.content_type,
+                "author_id": content.author_id,
+                "conversation_id": content.conversation_id,
+                "client_id": content.client_id,
+                "body": content.body,
                 "status": "held" if measure is Measure.HOLD else "blocked",
                 "created_at": now,
                 "decision_id": decision.decision_id,
@@ -437,44 +446,13 @@ class DueProcessService:
             await self._open_item(
                 tx,
                 kind="hold",
-                target=(content_type, content_id),
-                subject=author_id,
-                conversation_id=conversation_id,
+                target=(content.content_type, content.content_id),
+                subject=content.author_id,
+                conversation_id=content.conversation_id,
                 statement_id=statement["id"],
                 decision_id=decision.decision_id,
             )
-        return statement
-
-    async def withhold_once(
-        self,
-        tx: Tx,
-        *,
-        decision: Decision,
-        content_type: str,
-        content_id: str,
-        author_id: str,
-        conversation_id: str | None,
-        client_id: str | None,
-        text: str,
-        body: dict[str, Any],
-    ) -> tuple[str, str]:
-        """``withhold_in``, unless this client id was already withheld: (statement, content)."""
-        if client_id is not None:
-            existing = await store.withheld_by_client_id(tx.conn, author_id, client_id)
-            if existing is not None and existing["statement_id"]:
-                return existing["statement_id"], existing["id"]
-        statement = await self.withhold_in(
-            tx,
-            decision=decision,
-            content_type=content_type,
-            content_id=content_id,
-            author_id=author_id,
-            conversation_id=conversation_id,
-            client_id=client_id,
-            text=text,
-            body=body,
-        )
-        return statement["id"], content_id
+        return statement["id"], content.content_id
 
     async def _open_item(
         self,

@@ -366,12 +366,13 @@ async def withheld_for_author(
 
 
 async def withheld_by_client_id(
-    conn: Conn, author_id: str, client_id: str
+    conn: Conn, author_id: str, content_type: str, client_id: str
 ) -> dict[str, Any] | None:
     row = (
         await conn.execute(
             select(withheld_content).where(
                 withheld_content.c.author_id == author_id,
+                withheld_content.c.content_type == content_type,
                 withheld_content.c.client_id == client_id,
             )
         )

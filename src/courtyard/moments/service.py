@@ -28,6 +28,7 @@ from courtyard.core.media import MediaStore, sanitize_image
 from courtyard.core.pagination import clamp_limit
 from courtyard.governance import due_process_store
 from courtyard.governance.detectors import detect_pii
+from courtyard.governance.due_process import Withheld
 from courtyard.governance.model import Capability, EventKind, PolicyEvent, Verdict
 from courtyard.governance.service import GovernanceService, blocked
 from courtyard.moments import store
@@ -246,18 +247,20 @@ class MomentsService:
             if decision.verdict in {Verdict.BLOCK, Verdict.HOLD}:
                 error = blocked(decision)
                 if self.due_process is not None:
-                    statement = await self.due_process.withhold_in(
+                    statement_id, withheld_id = await self.due_process.withhold_in(
                         tx,
-                        decision=decision,
-                        content_type="post",
-                        content_id=post_id,
-                        author_id=actor.id,
-                        conversation_id=None,
-                        client_id=data.client_id,
-                        text=text,
-                        body=row | {"created_at": now.isoformat()},
+                        decision,
+                        Withheld(
+                            content_type="post",
+                            content_id=post_id,
+                            author_id=actor.id,
+                            conversation_id=None,
+                            client_id=data.client_id,
+                            text=text,
+                            body=row | {"created_at": now.isoformat()},
+                        ),
                     )
-                    error.details.update(statement_id=statement["id"], withheld_id=post_id)
+                    error.details.update(statement_id=statement_id, withheld_id=withheld_id)
                 failure: Exception = error
             else:
                 row["labels"] = list(decision.labels)
