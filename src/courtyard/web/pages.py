@@ -32,7 +32,7 @@ from courtyard.accounts.model import (
 )
 from courtyard.core.errors import CourtyardError, InvalidInput
 from courtyard.core.ids import is_valid_id
-from courtyard.web import chats_pages, contacts_pages, due_process_pages
+from courtyard.web import chats_pages, contacts_pages, due_process_pages, moments_pages
 from courtyard.web.common import (
     ERROR_TITLES,
     BadForm,
@@ -71,6 +71,7 @@ def install(app: FastAPI) -> None:
     app.include_router(contacts_pages.router)
     app.include_router(chats_pages.router)
     app.include_router(due_process_pages.router)
+    app.include_router(moments_pages.router)
     app.add_exception_handler(LoginRequired, _on_login_required)
     app.add_exception_handler(CsrfFailed, _on_csrf_failed)
     app.add_exception_handler(BadForm, _on_bad_form)
