@@ -115,9 +115,19 @@ def test_a_post_to_a_label_is_seen_by_one_friend_and_not_another(
         expect(page_c.get_by_text(text)).to_have_count(0)
         shots(page_c, "c-not-found")
 
-        # Alice sees Bob's like on her post.
+        # Alice sees Bob's like on her post, and previews her Moments as each of them.
         page_a.goto(post_url)
         expect(_post(page_a, text).locator(".likes")).to_contain_text("Bob")
+        shots(page_a, "a-post")
+        page_a.goto(server_url + "/moments/settings")
+        page_a.get_by_label("Preview my Moments as").select_option(label=f"Carol (@carol_{suffix})")
+        page_a.get_by_role("button", name="Preview", exact=True).click()
+        expect(page_a.get_by_text("Carol cannot see any of your posts.")).to_be_visible()
+        page_a.get_by_label("Preview my Moments as").select_option(label=f"Bob (@bob_{suffix})")
+        page_a.get_by_role("button", name="Preview", exact=True).click()
+        expect(_post(page_a, text)).to_be_visible()
+        expect(_post(page_a, text).get_by_role("button", name="Like")).to_have_count(0)
+        shots(page_a, "a-preview-as-bob")
 
         assert errors == [[], [], []]
     finally:

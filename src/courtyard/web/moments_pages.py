@@ -705,7 +705,10 @@ async def like(post_id: str, ctx: MemberForm) -> Response:
 async def comment(post_id: str, ctx: MemberForm) -> Response:
     async def action() -> dict[str, Any]:
         reply_to = ctx.text("reply_to_id", strip=True)
-        data = CommentIn(text=ctx.text("text"), reply_to_id=_id(reply_to) if reply_to else None)
+        data = CommentIn(
+            text=ctx.text("text"),
+            reply_to_id=_id(reply_to, "comment_not_found") if reply_to else None,
+        )
         return await ctx.services.moments.comment(ctx.me, post_id, data)
 
     return await _post_action(ctx, post_id, "commented", action)
