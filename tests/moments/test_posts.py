@@ -390,3 +390,25 @@ async def test_empty_settings_and_permission_updates_change_nothing(make_user: U
             "hide_their_moments": False,
             "chat_only": False,
         }
+
+
+async def test_the_author_reads_permissions_and_their_unposted_images(
+    make_user: UserFactory,
+) -> None:
+    alice, bob = await friends(make_user, "bob")
+    await alice.request(
+        "PUT", f"/api/v1/moments/permissions/{me(bob)['id']}", json={"chat_only": True}
+    )
+    assert await alice.request("GET", "/api/v1/moments/permissions") == {
+        me(bob)["id"]: {"hide_my_moments": False, "hide_their_moments": False, "chat_only": True}
+    }
+    uploaded = await alice.request(
+        "POST", "/api/v1/moments/images", files={"image": ("p.jpg", _jpeg_with_gps(), "image/jpeg")}
+    )
+    thumb = await alice.request(
+        "GET", f"/api/v1/moments/images/{uploaded['id']}", params={"thumb": "true"}
+    )
+    assert Image.open(io.BytesIO(thumb)).size[0] <= 360
+    with pytest.raises(ApiError) as caught:
+        await bob.request("GET", f"/api/v1/moments/images/{uploaded['id']}")
+    assert caught.value.status == 404

@@ -53,6 +53,22 @@ async def upload_image(
     return await services.moments.upload_image(actor, data)
 
 
+@router.get("/images/{image_id}", summary="An image you uploaded (for the composer)")
+async def own_image(
+    image_id: str,
+    actor: ActorDep,
+    services: ServicesDep,
+    thumb: Annotated[bool, Query()] = False,
+) -> Response:
+    data, content_type = await services.moments.own_image(actor, image_id, thumb=thumb)
+    return Response(data, media_type=content_type, headers={"Cache-Control": "private"})
+
+
+@router.get("/permissions", summary="What you set about each friend")
+async def permissions(actor: ActorDep, services: ServicesDep) -> dict[str, dict[str, bool]]:
+    return await services.moments.permissions(actor)
+
+
 @router.get("/posts/{post_id}", summary="One post, as you may see it")
 async def get_post(post_id: str, actor: ActorDep, services: ServicesDep) -> Json:
     return await services.moments.post(actor, post_id)

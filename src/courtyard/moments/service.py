@@ -1011,6 +1011,32 @@ class MomentsService:
             )
         return await self.settings(actor)
 
+    async def permissions(
+        self, actor: Actor, friend_ids: Sequence[str] | None = None
+    ) -> dict[str, dict[str, bool]]:
+        """What the actor set about each friend (all friends when ``friend_ids`` is None)."""
+        self._governance.capabilities(actor.standing).require(Capability.READ)
+        async with self._db.read() as conn:
+            wanted = list(friend_ids) if friend_ids is not None else None
+            if wanted is None:
+                wanted = sorted(await store.friends_of(conn, actor.id))
+            _theirs, mine = await store.permissions_between(conn, actor.id, wanted)
+        keys = ("hide_my_moments", "hide_their_moments", "chat_only")
+        return {f: {k: bool(mine.get(f, {}).get(k, False)) for k in keys} for f in wanted}
+
+    async def own_image(self, actor: Actor, image_id: str, *, thumb: bool) -> tuple[bytes, str]:
+        """An image the actor uploaded (posted or not yet): for the composer's preview."""
+        if not is_valid_id(image_id):
+            raise NotFound("No such image.", code="image_not_found")
+        async with self._db.read() as conn:
+            image = (await store.get_images(conn, [image_id])).get(image_id)
+        if image is None or image["owner_id"] != actor.id:
+            raise NotFound("No such image.", code="image_not_found")
+        data = await self._media.get(image["thumb_key"] if thumb else image["key"])
+        if data is None:
+            raise NotFound("No such image.", code="image_not_found")
+        return data, image["content_type"]
+
     async def set_permissions(
         self, actor: Actor, friend_id: str, data: PermissionsIn
     ) -> dict[str, Any]:

@@ -25,7 +25,6 @@ from courtyard.contacts.model import FriendOut, LabelOut
 from courtyard.core.errors import CourtyardError, InvalidInput, NotFound, PayloadTooLarge
 from courtyard.core.ids import is_valid_id
 from courtyard.governance.model import Capability
-from courtyard.moments import store as moments_store
 from courtyard.moments.model import (
     MAX_IMAGES,
     AudienceChangeIn,
@@ -905,16 +904,8 @@ async def save_settings(ctx: MemberForm) -> Response:
 async def _current_permissions(
     ctx: WebContext, friend_ids: list[str]
 ) -> dict[str, dict[str, bool]]:
-    """What the viewer set about each friend.
-
-    ``MomentsService`` has no read of these settings yet (only ``set_permissions``, which
-    returns one friend's after writing), so this reads them with the pillar's own store
-    function, the one its service uses; replace with the service call when there is one.
-    """
-    async with ctx.services.db.read() as conn:
-        _theirs, mine = await moments_store.permissions_between(conn, ctx.me.id, friend_ids)
-    keys = ("hide_my_moments", "hide_their_moments", "chat_only")
-    return {f: {k: bool(mine.get(f, {}).get(k, False)) for k in keys} for f in friend_ids}
+    """What the viewer set about each friend."""
+    return await ctx.services.moments.permissions(ctx.me, friend_ids)
 
 
 async def _permissions_page(ctx: WebContext, status: int = 200, **values: Any) -> Response:
