@@ -19,7 +19,7 @@ import re
 import unicodedata
 from bisect import bisect_right
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import accumulate
 from typing import Final
 
@@ -34,14 +34,14 @@ from courtyard.governance.text import (
     Projected,
     Projection,
     compute_forms,
+    count_unsegmented,
     is_unsegmented,
     is_word_char,
     phrase_syllables,
     pinyin_kinds,
     pinyin_segmentable,
     tables,
-    term_forms,
-    term_pinyin,
+    term_forms_many,
 )
 
 _SEPARATOR: Final = "\x00"
@@ -102,47 +102,44 @@ class KeywordHit:
     field: str = "text"
 
 
-@dataclass(slots=True)
-class _Term:
-    """One string of one list: an entry, a combo part or an exception."""
-
-    list_index: int
-    text: str
-    exception: bool
-    folded: str = ""
-    mask: int = 0  # projections this term may match in (list's, restricted by kind)
-    entry: bool = False
-    combos: list[int] = field(default_factory=list)  # indexes into the list's combos
-    # PINYIN forms -> offsets where a syllable starts (a text's syllables must line up)
-    syllables: dict[str, frozenset[int]] = field(default_factory=dict)
+# Per term, in KeywordMatcher._t_kind.
+_EXCEPTION: Final = 1
+_ENTRY: Final = 2
+# A pattern's meaning: term id << _TID_SHIFT | projection bits (one int, or a tuple of them
+# when several terms share the pattern).
+_TID_SHIFT: Final = 8
+_BITS: Final = (1 << _TID_SHIFT) - 1
+_PID_SHIFT: Final = 32
 
 
-def _validate_term(list_name: str, what: str, term: object) -> list[str]:
+def _check_term(list_name: str, what: str, term: object) -> None:
     if not isinstance(term, str) or not term.strip():
         raise ValueError(f"keyword list {list_name!r}: empty {what}")
     if _SEPARATOR in term or INITIALS_PLACEHOLDER in term:
         raise ValueError(f"keyword list {list_name!r}: {what} {term!r} contains a control char")
-    forms = term_forms(term)
-    compact = forms[_I_COMPACT]
-    if not compact or not forms[_I_SKELETON]:
+
+
+def _check_forms(
+    list_name: str, what: str, term: str, compact: str, skeleton: str, folded: str
+) -> None:
+    if not compact or not skeleton:
         raise ValueError(
             f"keyword list {list_name!r}: {what} {term!r} is only punctuation, symbols or "
             "invisible characters, so it would match everywhere or nowhere"
         )
-    if len(compact) == 1 and not is_unsegmented(compact) and len(forms[_I_FOLDED]) > 1:
+    if len(compact) == 1 and not is_unsegmented(compact) and len(folded) > 1:
         raise ValueError(
             f"keyword list {list_name!r}: {what} {term!r} is a single letter or digit once "
             "punctuation is removed, so it would match every such standalone character"
         )
-    return forms
 
 
 class KeywordMatcher:
     """All keyword lists of a pack, compiled into one automaton."""
 
     def __init__(self, lists: Sequence[KeywordList]) -> None:
-        # Compiling allocates ~10 objects per keyword; the cyclic GC would rescan them over and
-        # over (a third of the time at 100,000 keywords). None of them form cycles.
+        # Compiling allocates several objects per keyword; the cyclic GC would rescan them
+        # over and over. None of them form cycles, and what is kept is a few big lists.
         enabled = gc.isenabled()
         gc.disable()
         try:
@@ -151,65 +148,51 @@ class KeywordMatcher:
             if enabled:
                 gc.enable()
 
-    def _compile(self, lists: Sequence[KeywordList]) -> None:  # noqa: PLR0915 - one pass
+    def _compile(self, lists: Sequence[KeywordList]) -> None:  # noqa: PLR0912, PLR0915
         self._lists: tuple[KeywordList, ...] = tuple(lists)
         self._list_index: dict[str, int] = {}
-        self._terms: list[_Term] = []
+        # Terms (entries, combo parts, exceptions), column by column: a few big lists of
+        # strings and ints rather than objects per term, which the cyclic GC would scan after
+        # every compile (a third of a second at 100,000 keywords).
+        self._t_list: list[int] = []
+        self._t_text: list[str] = []
+        self._t_folded: list[str] = []
+        self._t_mask: list[int] = []
+        self._t_kind = bytearray()  # _EXCEPTION | _ENTRY
+        self._t_combos: dict[int, list[int]] = {}  # term id -> indexes into its list's combos
+        # (pattern id << _PID_SHIFT | term id) -> the term's syllable kinds for that PINYIN
+        # form (see pinyin_kinds): a text's syllables must line up with the keyword's.
+        self._syllables: dict[int, str] = {}
         self._combo_terms: list[list[tuple[int, ...]]] = []  # per list: term ids per combo
-        self._initials: dict[str, list[int]] = {}
+        initials: dict[str, list[int]] = {}
         patterns: dict[str, int] = {}
-        meanings: list[list[int]] = []  # per pattern: term id, projection bits, term id, ...
+        meanings: list[int | list[int]] = []
         pattern_mask: list[int] = []  # per pattern: all its projection bits
         want = 0
-        term_ids: dict[tuple[int, str, bool], int] = {}
-        list_masks = [sum(1 << PROJECTION_INDEX[p] for p in kl.projections) for kl in self._lists]
+        t_list, t_text, t_folded, t_mask = self._t_list, self._t_text, self._t_folded, self._t_mask
+        t_kind, syllables_of = self._t_kind, self._syllables
+        pinyin_table = tables().pinyin
+        polyphonic = tables().polyphonic
 
-        def add(li: int, text: str, *, exception: bool, what: str) -> int:  # noqa: PLR0912
-            key = (li, text, exception)
-            if key in term_ids:
-                return term_ids[key]
-            forms = _validate_term(self._lists[li].name, what, text)
-            tid = len(self._terms)
-            term = _Term(li, text, exception, forms[_I_FOLDED])
-            self._terms.append(term)
-            term_ids[key] = tid
-            mask = _EXCEPTION_PROJECTIONS if exception else list_masks[li]
-            simplified = forms[_I_SIMPLIFIED]
-            if simplified.isascii() or (
-                sum(1 for ch in simplified if is_unsegmented(ch)) < _MIN_PHONETIC_CJK
-            ):
-                mask &= ~(_PINYIN | _INITIALS)
-            term.mask = mask
-            for i in _SCANNED_INDEXES:
-                bit = 1 << i
-                if not mask & (_LITERAL if i == _I_COMPACT else bit):
-                    continue
-                variants = [forms[i]]
-                if i == _I_PINYIN:
-                    table_reading = term_pinyin(simplified)
-                    phrase_reading = phrase_syllables(simplified)
-                    readings = [table_reading]
-                    if phrase_reading != table_reading:
-                        readings.append(phrase_reading)
-                    for syllables in readings:
-                        form = "".join(syllables)
-                        term.syllables[form] = frozenset(accumulate(map(len, syllables[:-1])))
-                    variants = list(term.syllables)
-                for form in variants:
-                    pid = patterns.setdefault(form, len(patterns))
-                    if pid == len(meanings):
-                        meanings.append([tid, bit])
-                        pattern_mask.append(bit)
-                    else:
-                        pattern_mask[pid] |= bit
-                        entry = meanings[pid]
-                        if entry[-2] == tid:  # same term, another projection: merge
-                            entry[-1] |= bit
-                        else:
-                            entry += (tid, bit)
-            if mask & _INITIALS and forms[_I_INITIALS]:
-                self._initials.setdefault(forms[_I_INITIALS], []).append(tid)
-            return tid
+        def register(form: str, bit: int, tid: int) -> int:
+            pid = patterns.setdefault(form, len(patterns))
+            packed = tid << _TID_SHIFT | bit
+            if pid == len(meanings):
+                meanings.append(packed)
+                pattern_mask.append(bit)
+                return pid
+            pattern_mask[pid] |= bit
+            entry = meanings[pid]
+            if isinstance(entry, int):
+                if entry >> _TID_SHIFT == tid:  # same term, another projection: merge
+                    meanings[pid] = entry | bit
+                else:
+                    meanings[pid] = [entry, packed]
+            elif entry[-1] >> _TID_SHIFT == tid:
+                entry[-1] |= bit
+            else:
+                entry.append(packed)
+            return pid
 
         for li, kl in enumerate(self._lists):
             if not kl.name:
@@ -219,36 +202,109 @@ class KeywordMatcher:
             if not kl.projections:
                 raise ValueError(f"keyword list {kl.name!r}: no projections enabled")
             self._list_index[kl.name] = li
+            list_mask = sum(1 << PROJECTION_INDEX[p] for p in kl.projections)
             for p in kl.projections:
                 if p not in (Projection.RAW, Projection.FOLDED, Projection.INITIALS):
                     want |= 1 << PROJECTION_INDEX[p]
+            # Every string of the list in order, checked; the first problem (in that order)
+            # is the one reported.
+            pending: dict[tuple[str, bool], str] = {}
+            failure: ValueError | None = None
+            try:
+                for e in kl.entries:
+                    _check_term(kl.name, "entry", e)
+                    pending.setdefault((e, False), "entry")
+                for combo in kl.combos:
+                    if len(combo) < 2:
+                        raise ValueError(
+                            f"keyword list {kl.name!r}: a combo needs two or more parts"
+                        )
+                    for part in combo:
+                        _check_term(kl.name, "combo part", part)
+                        pending.setdefault((part, False), "combo part")
+                for exc in kl.exceptions:
+                    _check_term(kl.name, "exception", exc)
+                    pending.setdefault((exc, True), "exception")
+            except ValueError as error:
+                failure = error
+            keys = list(pending)
+            columns = term_forms_many([text for text, _ in keys])
+            c_folded, c_compact, c_skeleton = (
+                columns[_I_FOLDED], columns[_I_COMPACT], columns[_I_SKELETON]
+            )  # fmt: skip
+            c_simplified, c_pinyin, c_initials = (
+                columns[_I_SIMPLIFIED], columns[_I_PINYIN], columns[_I_INITIALS]
+            )  # fmt: skip
+            ids: dict[tuple[str, bool], int] = {}
+            for k, key in enumerate(keys):
+                text, exception = key
+                compact, skeleton, folded = c_compact[k], c_skeleton[k], c_folded[k]
+                if not compact or not skeleton or len(compact) == 1:
+                    _check_forms(kl.name, pending[key], text, compact, skeleton, folded)
+                tid = len(t_text)
+                ids[key] = tid
+                t_list.append(li)
+                t_text.append(text)
+                t_folded.append(folded)
+                t_kind.append(_EXCEPTION if exception else 0)
+                mask = _EXCEPTION_PROJECTIONS if exception else list_mask
+                simplified = c_simplified[k]
+                if mask & (_PINYIN | _INITIALS) and (
+                    simplified.isascii() or count_unsegmented(simplified) < _MIN_PHONETIC_CJK
+                ):
+                    mask &= ~(_PINYIN | _INITIALS)
+                t_mask.append(mask)
+                if mask & _LITERAL:
+                    register(compact, _COMPACT, tid)
+                if mask & _SKELETON:
+                    register(skeleton, _SKELETON, tid)
+                if mask & _SIMPLIFIED:
+                    register(simplified, _SIMPLIFIED, tid)
+                if mask & _PINYIN:
+                    # The table reading (the PINYIN form) and, for a keyword with a polyphonic
+                    # character, the phrase reading (银行 "yinhang" as well as "yinxing").
+                    readings = {c_pinyin[k]: pinyin_kinds(simplified)}
+                    if not polyphonic.isdisjoint(simplified):
+                        phrase = phrase_syllables(simplified)
+                        if phrase != [pinyin_table.get(ord(ch), ch) for ch in simplified]:
+                            readings["".join(phrase)] = "".join(
+                                SYLLABLE_START + SYLLABLE_REST * (len(syl) - 1) for syl in phrase
+                            )
+                    for form, kinds in readings.items():
+                        pid = register(form, _PINYIN, tid)
+                        syllables_of[pid << _PID_SHIFT | tid] = kinds
+                if mask & _INITIALS and c_initials[k]:
+                    initials.setdefault(c_initials[k], []).append(tid)
+            if failure is not None:
+                raise failure
             for e in kl.entries:
-                self._terms[add(li, e, exception=False, what="entry")].entry = True
+                t_kind[ids[e, False]] |= _ENTRY
             combos: list[tuple[int, ...]] = []
             for ci, combo in enumerate(kl.combos):
-                if len(combo) < 2:
-                    raise ValueError(f"keyword list {kl.name!r}: a combo needs two or more parts")
-                parts = tuple(add(li, p, exception=False, what="combo part") for p in combo)
+                parts = tuple(ids[part, False] for part in combo)
                 for tid in set(parts):
-                    self._terms[tid].combos.append(ci)
+                    self._t_combos.setdefault(tid, []).append(ci)
                 combos.append(parts)
             self._combo_terms.append(combos)
-            for exc in kl.exceptions:
-                add(li, exc, exception=True, what="exception")
 
         if any(kl.exceptions for kl in self._lists):
             want |= _COMPACT | _SKELETON | _SIMPLIFIED  # exceptions are matched in these
         self._want = want | _COMPACT  # every literal hit is found in COMPACT
-        self._meanings = meanings  # flat pairs: (term id, bits), (term id, bits) ...
+        self._meanings: list[int | tuple[int, ...]] = [
+            m if isinstance(m, int) else tuple(m) for m in meanings
+        ]
         self._pattern_mask = pattern_mask
+        self._initials: dict[str, tuple[int, ...]] = {k: tuple(v) for k, v in initials.items()}
         self._initials_keys = frozenset(self._initials)
         self.pattern_count: int = len(patterns) + len(self._initials)
         self._pattern_strings = list(patterns)
         self._automaton = (
             ahocorasick_rs.AhoCorasick(
-                self._pattern_strings, matchkind=ahocorasick_rs.MatchKind.Standard
+                self._pattern_strings,
+                matchkind=ahocorasick_rs.MatchKind.Standard,
+                implementation=ahocorasick_rs.Implementation.ContiguousNFA,
             )
-            if patterns
+            if self._pattern_strings
             else None
         )
 
@@ -385,21 +441,20 @@ class _Resolver:
             s = start - self.seg_starts[seg]
             e = end - self.seg_starts[seg]
             form = self.seg_forms[seg]
-            flat = iter(m._meanings[pid])
-            for tid, bits in zip(flat, flat, strict=True):
-                term = m._terms[tid]
-                if self.allowed is not None and term.list_index not in self.allowed:
+            meaning = m._meanings[pid]
+            for packed in (meaning,) if isinstance(meaning, int) else meaning:
+                tid = packed >> _TID_SHIFT
+                if self.allowed is not None and m._t_list[tid] not in self.allowed:
                     continue
-                usable = bits & seg_mask
+                usable = packed & _BITS & seg_mask
                 if not usable:
                     continue
-                hit = self._verify(term, usable, form, s, e, pid)
+                hit = self._verify(tid, usable, form, s, e, pid)
                 if hit is not None:
                     occurrences.setdefault(tid, []).append(hit)
         for token, a, b in initials:
             for tid in m._initials.get(token, ()):
-                term = m._terms[tid]
-                if self.allowed is None or term.list_index in self.allowed:
+                if self.allowed is None or m._t_list[tid] in self.allowed:
                     occurrences.setdefault(tid, []).append(
                         (PROJECTION_INDEX[Projection.INITIALS], a, b)
                     )
@@ -408,19 +463,22 @@ class _Resolver:
         return self._hits(occurrences)
 
     def _verify(
-        self, term: _Term, usable: int, form: str, s: int, e: int, pid: int
+        self, tid: int, usable: int, form: str, s: int, e: int, pid: int
     ) -> tuple[int, int, int] | None:
         """The least transformed projection in `usable` where [s, e) is a real hit. All
         projections of one segment are the same string, so a boundary check done for one of
         them holds for the others (only PINYIN has its own rule)."""
+        m = self.m
+        exception = m._t_kind[tid] & _EXCEPTION
+        mask = m._t_mask[tid]
         bounded: bool | None = None
         for i, p in enumerate(ALL_PROJECTIONS):
             bit = 1 << i
             if not usable & bit:
                 continue
             if p is Projection.PINYIN:
-                bounds = term.syllables.get(self.m._pattern_strings[pid], frozenset())
-                if not self._pinyin_aligned(form, s, e, bounds):
+                term_kinds = m._syllables.get(pid << _PID_SHIFT | tid, "")
+                if not self._pinyin_aligned(form, s, e, term_kinds):
                     continue
             else:
                 if bounded is None:
@@ -428,13 +486,13 @@ class _Resolver:
                 if not bounded:
                     continue
             rs, re_ = self.projected.raw_span(p, s, e)
-            if p is Projection.COMPACT and not term.exception:
+            if p is Projection.COMPACT and not exception:
                 written = self.text[rs:re_]
-                if term.mask & _RAW and written == term.text:
+                if mask & _RAW and written == m._t_text[tid]:
                     return PROJECTION_INDEX[Projection.RAW], rs, re_
-                if term.mask & _FOLDED and _fold(written) == term.folded:
+                if mask & _FOLDED and _fold(written) == m._t_folded[tid]:
                     return PROJECTION_INDEX[Projection.FOLDED], rs, re_
-            if term.exception or term.mask & bit:
+            if exception or mask & bit:
                 return i, rs, re_
         return None
 
@@ -484,7 +542,7 @@ class _Resolver:
         return cached
 
     def _pinyin_aligned(  # noqa: PLR0912 - start, end and inside, each with its cases
-        self, form: str, s: int, e: int, bounds: frozenset[int]
+        self, form: str, s: int, e: int, term_kinds: str
     ) -> bool:
         """A pinyin hit must start and end on syllable boundaries of CJK text, or on word
         boundaries of Latin text (a Latin run may also be a run of pinyin syllables); inside,
@@ -520,10 +578,14 @@ class _Resolver:
                     run_end += 1
                 if not pinyin_segmentable(form[e:run_end]):
                     return False
+        if len(term_kinds) != e - s:  # pragma: no cover - every PINYIN form has its kinds
+            term_kinds = SYLLABLE_REST * (e - s)
+        # Inside the hit, a syllable of the text starts exactly where one of the keyword does
+        # (a keyword's character kept as written counts as a syllable of its own).
         for i in range(s + 1, e):
             k = kinds[i]
-            if (k == SYLLABLE_START and i - s not in bounds) or (
-                k == SYLLABLE_REST and i - s in bounds
+            if (k == SYLLABLE_START and term_kinds[i - s] == SYLLABLE_REST) or (
+                k == SYLLABLE_REST and term_kinds[i - s] != SYLLABLE_REST
             ):
                 return False
         return True
@@ -533,26 +595,25 @@ class _Resolver:
         # Exception occurrences per list, as raw spans.
         shields: dict[int, list[tuple[int, int]]] = {}
         for tid, occs in occurrences.items():
-            term = m._terms[tid]
-            if term.exception:
-                shields.setdefault(term.list_index, []).extend((a, b) for _, a, b in occs)
+            if m._t_kind[tid] & _EXCEPTION:
+                shields.setdefault(m._t_list[tid], []).extend((a, b) for _, a, b in occs)
         kept: dict[int, list[tuple[int, int, int]]] = {}
         for tid, occs in occurrences.items():
-            term = m._terms[tid]
-            if term.exception:
+            if m._t_kind[tid] & _EXCEPTION:
                 continue
-            guard = shields.get(term.list_index, ())
+            guard = shields.get(m._t_list[tid], ())
             live = [o for o in occs if not any(a <= o[1] and o[2] <= b for a, b in guard)]
             if live:
                 kept[tid] = _least_transformed(live)
         hits: list[KeywordHit] = []
         combos: set[tuple[int, int]] = set()
         for tid, occs in kept.items():
-            term = m._terms[tid]
-            name = m._lists[term.list_index].name
-            if term.entry:
-                hits.extend(self._hit(name, term.text, proj, a, b) for proj, a, b in occs)
-            combos.update((term.list_index, ci) for ci in term.combos)
+            li = m._t_list[tid]
+            name = m._lists[li].name
+            if m._t_kind[tid] & _ENTRY:
+                text = m._t_text[tid]
+                hits.extend(self._hit(name, text, proj, a, b) for proj, a, b in occs)
+            combos.update((li, ci) for ci in m._t_combos.get(tid, ()))
         for li, ci in sorted(combos):
             parts = m._combo_terms[li][ci]
             if all(tid in kept for tid in parts):

@@ -13,14 +13,21 @@ would not change the string (see docs/policies.md, "Matching").
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import json
 import re
+import string
 import sys
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from enum import StrEnum
-from typing import Final
+from itertools import accumulate
+from pathlib import Path
+from typing import Any, Final
 
 import opencc
 
@@ -154,8 +161,17 @@ _UNSEGMENTED: Final = (
 )
 
 
+_CLASS_SPECIAL: Final = frozenset("\\[]^-&~|")
+
+
+def _class_char(cp: int) -> str:
+    ch = chr(cp)
+    return "\\" + ch if ch in _CLASS_SPECIAL else ch
+
+
 def _char_class(codepoints: Iterable[int]) -> str:
-    """A regex character class body for the given code points, as ranges."""
+    """A regex character class body for the given code points, as ranges (characters as they
+    are: `re` parses a 100,000-character class of escapes three times slower)."""
     cps = sorted(set(codepoints))
     parts: list[str] = []
     i = 0
@@ -163,7 +179,9 @@ def _char_class(codepoints: Iterable[int]) -> str:
         j = i
         while j + 1 < len(cps) and cps[j + 1] == cps[j] + 1:
             j += 1
-        parts.append(f"\\U{cps[i]:08x}" if i == j else f"\\U{cps[i]:08x}-\\U{cps[j]:08x}")
+        parts.append(
+            _class_char(cps[i]) if i == j else f"{_class_char(cps[i])}-{_class_char(cps[j])}"
+        )
         i = j + 1
     return "".join(parts) or "\\x00"
 
@@ -178,31 +196,47 @@ class _CharClass:
     that would not change the string), and `sub` runs the exact astral class only when the
     string has a supplementary char."""
 
-    __slots__ = ("_any", "_astral", "_exact", "_maybe")
+    __slots__ = ("_any", "_astral", "_astral_body", "_bmp_body", "_exact", "_maybe", "_suffix")
 
     def __init__(self, codepoints: Iterable[int], suffix: str = "") -> None:
-        cps = set(codepoints)
-        bmp = _char_class(c for c in cps if c < 0x10000)
-        astral = [c for c in cps if c >= 0x10000]
-        self._maybe = re.compile(f"[{bmp}\U00010000-\U0010ffff]").search
-        self._any = re.compile(f"[{bmp}]{suffix}")
-        self._astral = re.compile(f"[{_char_class(astral)}]{suffix}") if astral else None
-        self._exact = re.compile(f"[{_char_class(cps)}]")
+        cps = sorted(set(codepoints))
+        split = bisect_right(cps, 0xFFFF)
+        self._bmp_body = _char_class(cps[:split])
+        self._astral_body = _char_class(cps[split:]) if split < len(cps) else ""
+        self._suffix = suffix
+        self._maybe = re.compile(f"[{self._bmp_body}\U00010000-\U0010ffff]").search
+        # The others are compiled on first use: the exact classes of CJK characters are
+        # 100,000-character patterns that most processes never need (a tenth of a second).
+        self._any: re.Pattern[str] | None = None
+        self._astral: re.Pattern[str] | None = None
+        self._exact: re.Pattern[str] | None = None
+
+    def _bmp(self) -> re.Pattern[str]:
+        if self._any is None:
+            self._any = re.compile(f"[{self._bmp_body}]{self._suffix}")
+        return self._any
+
+    def _exact_pattern(self) -> re.Pattern[str]:
+        if self._exact is None:
+            self._exact = re.compile(f"[{self._bmp_body}{self._astral_body}]")
+        return self._exact
 
     def might_contain(self, s: str) -> bool:
         return self._maybe(s) is not None
 
     def search(self, s: str, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[str] | None:
         """Exact search (slow path only)."""
-        return self._exact.search(s, pos, endpos)
+        return self._exact_pattern().search(s, pos, endpos)
 
     def finditer(self, s: str) -> Iterator[re.Match[str]]:
         """Exact (the BMP class unless `s` has supplementary chars)."""
-        return (self._any if _ASTRAL.search(s) is None else self._exact).finditer(s)
+        return (self._bmp() if _ASTRAL.search(s) is None else self._exact_pattern()).finditer(s)
 
     def sub(self, repl: str, s: str) -> str:
-        out = self._any.sub(repl, s)
-        if self._astral is not None and _ASTRAL.search(out) is not None:
+        out = self._bmp().sub(repl, s)
+        if self._astral_body and _ASTRAL.search(out) is not None:
+            if self._astral is None:
+                self._astral = re.compile(f"[{self._astral_body}]{self._suffix}")
             out = self._astral.sub(repl, out)
         return out
 
@@ -231,6 +265,16 @@ _UNSEGMENTED_MATCH: Final = re.compile(
 ).match
 
 
+_UNSEGMENTED_FINDALL: Final = re.compile(
+    "[" + "".join(f"\\U{lo:08x}-\\U{hi - 1:08x}" for lo, hi in _UNSEGMENTED) + "]"
+).findall
+
+
+def count_unsegmented(s: str) -> int:
+    """How many characters of `s` are of scripts written without spaces (one C call)."""
+    return len(_UNSEGMENTED_FINDALL(s))
+
+
 def is_unsegmented(ch: str) -> bool:
     """True for characters of scripts written without spaces (CJK, kana, Thai ...)."""
     return ch >= "\u0e00" and _UNSEGMENTED_MATCH(ch) is not None
@@ -247,6 +291,30 @@ def _toneless(syllable: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
+def _toneless_many(readings: list[str]) -> list[str]:
+    """[_toneless(r) for r in readings], in one pass per step over them all joined ("\\n" and
+    "," are starters, so NFD and the rest work on each reading as they would alone)."""
+    if any("\n" in r for r in readings):  # pragma: no cover - not in pypinyin's data
+        return [",".join(_toneless(x) for x in r.split(",")) for r in readings]
+    decomposed = unicodedata.normalize("NFD", "\n".join(readings)).replace("u\u0308", "v")
+    marks = {ord(c): None for c in set(decomposed) if unicodedata.combining(c)}
+    return decomposed.translate(marks).casefold().split("\n")
+
+
+def _pypinyin_data(name: str) -> dict[Any, Any]:
+    """pypinyin's ``pinyin_dict`` (keys as strings) or ``phrases_dict``, read from its JSON
+    file: importing the package also trains its word segmenter and loads both dictionaries,
+    which a pack's load time paid for twice."""
+    spec = importlib.util.find_spec("pypinyin")
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(location) / f"{name}.json"
+        if path.is_file():
+            data: dict[Any, Any] = json.loads(path.read_text(encoding="utf-8"))
+            return data
+    module = importlib.import_module(f"pypinyin.{name}")  # pragma: no cover - other layouts
+    return dict(getattr(module, name))  # pragma: no cover
+
+
 def _strip_marks(s: str) -> str:
     return unicodedata.normalize(
         "NFC", "".join(c for c in unicodedata.normalize("NFD", s) if not unicodedata.combining(c))
@@ -257,7 +325,7 @@ class _Tables:
     """Character tables, built once on first use (about 0.3 s, mostly pypinyin's data)."""
 
     def __init__(self) -> None:  # noqa: PLR0912, PLR0915 - one pass per table, in order
-        from pypinyin.pinyin_dict import pinyin_dict
+        pinyin_dict = _pypinyin_data("pinyin_dict")
 
         separators: list[int] = []
         removable: list[int] = []
@@ -333,11 +401,13 @@ class _Tables:
 
         syllables: dict[int, str] = {}
         polyphonic: list[str] = []
-        for cp, readings in pinyin_dict.items():
-            toneless = [_toneless(r) for r in readings.split(",")]
-            syllables[cp] = toneless[0]
+        for (cp, _), readings in zip(
+            pinyin_dict.items(), _toneless_many(list(pinyin_dict.values())), strict=True
+        ):
+            toneless = readings.split(",")
+            syllables[int(cp)] = toneless[0]
             if len(set(toneless)) > 1:
-                polyphonic.append(chr(cp))
+                polyphonic.append(chr(int(cp)))
         # Characters with more than one toneless reading: only keywords containing one can
         # have a phrase reading that differs from the per-char table.
         self.polyphonic = frozenset(polyphonic)
@@ -359,7 +429,24 @@ class _Tables:
             if len(converted) == len(han)
             else [ord(a) for a in han if self.t2s.convert(a) != a]
         )
-        self.traditional_search = _CharClass(traditional).might_contain
+        traditional_class = _CharClass(traditional)
+        self.traditional_search = traditional_class.might_contain
+        self.traditional_finditer = traditional_class.finditer
+
+        # For term_forms_many (keywords in bulk, at compile): "plain" chars are those for
+        # which every fast path of compute_forms is a no-op that a bulk str method reproduces
+        # exactly (ASCII letters and digits, and CJK characters of the BMP that NFKC keeps).
+        plain = [ord(c) for c in string.ascii_letters + string.digits]
+        plain += [
+            cp
+            for cp in syllables
+            if cp < 0x10000 and chr(cp).isalnum() and unicodedata.is_normalized("NFKC", chr(cp))
+            and not unicodedata.combining(chr(cp)) and chr(cp) not in self.removable
+        ]  # fmt: skip
+        self.plain_delete: dict[int, None] = dict.fromkeys(plain)
+        self.han_delete: dict[int, None] = dict.fromkeys(syllables)
+        self.initials_table = {cp: syl[:1] for cp, syl in syllables.items()}
+        self.pinyin_has_ascii = any(cp < 0x80 for cp in syllables)
 
     def _skeleton_char(self, ch: str) -> str:
         """UTS #39 skeleton of one char, with diacritics stripped and casefolding interleaved
@@ -696,7 +783,115 @@ def term_forms(term: str) -> list[str]:
     return forms
 
 
-_phrases: dict[str, list[str]] | None = None
+_BULK_SEP: Final = "\n"
+_ASCII_DELETE_BULK: Final = _ASCII_DELETE.replace(b"\n", b"")
+
+
+def term_forms_many(terms: Sequence[str]) -> list[list[str]]:
+    """``[term_forms(t) for t in terms]`` as columns (``columns[i][k]`` is projection i of
+    term k): the same strings (a property test checks), computed with one str operation per
+    stage over the terms joined with "\\n" wherever that is exact, and term by term for the
+    rest. Exact for ASCII terms (bytes.translate and lower are per char) and for "plain" ones
+    (ASCII letters and digits, CJK characters NFKC keeps): for those every fast path of
+    compute_forms is a no-op, except OpenCC, which is run only on the terms that have a
+    character it changes, as compute_forms does. Projecting 100,000 keywords one call at a
+    time was most of a pack's load time."""
+    n = len(terms)
+    columns: list[list[str]] = [list(terms)] + [[""] * n for _ in range(_NF - 1)]
+    t = tables()
+    ascii_ids: list[int] = []
+    other_ids: list[int] = []
+    wide_ids: list[int] = []
+    for i, term in enumerate(terms):
+        if _BULK_SEP in term:
+            other_ids.append(i)
+        elif term.isascii():
+            ascii_ids.append(i)
+        else:
+            wide_ids.append(i)
+    if t.ascii_skeleton is None or t.pinyin_has_ascii:  # pragma: no cover - other data
+        other_ids += ascii_ids
+        ascii_ids = []
+    plain_ids: list[int] = []
+    if wide_ids:
+        residue = _BULK_SEP.join(terms[i] for i in wide_ids).translate(t.plain_delete)
+        for i, rest in zip(wide_ids, residue.split(_BULK_SEP), strict=True):
+            (other_ids if rest else plain_ids).append(i)
+    if ascii_ids:
+        _ascii_forms_many(terms, ascii_ids, columns, t)
+    if plain_ids:
+        _plain_forms_many(terms, plain_ids, columns, t)
+    for i in other_ids:
+        for column, form in zip(columns, term_forms(terms[i]), strict=True):
+            column[i] = form
+    return columns
+
+
+def _ascii_forms_many(
+    terms: Sequence[str], ids: list[int], columns: list[list[str]], t: _Tables
+) -> None:
+    joined = _BULK_SEP.join(terms[i] for i in ids)
+    raw = joined.encode("ascii")
+    folded = joined.lower().split(_BULK_SEP)
+    compact = raw.translate(_ASCII_LOWER, _ASCII_DELETE_BULK).decode("ascii").split(_BULK_SEP)
+    assert t.ascii_skeleton is not None
+    skeleton = (
+        raw.translate(t.ascii_skeleton, _ASCII_DELETE_BULK)
+        .replace(b"m", b"rn")
+        .decode("ascii")
+        .split(_BULK_SEP)
+    )
+    c_folded, c_compact, c_skeleton = columns[_FOLDED], columns[_COMPACT], columns[_SKELETON]
+    c_simplified, c_pinyin = columns[_SIMPLIFIED], columns[_PINYIN]
+    for k, i in enumerate(ids):
+        c_folded[i] = folded[k]
+        c_compact[i] = c_simplified[i] = c_pinyin[i] = compact[k]
+        c_skeleton[i] = skeleton[k]
+    # INITIALS stays "": no ASCII character has a pinyin reading.
+
+
+def _plain_forms_many(
+    terms: Sequence[str], ids: list[int], columns: list[list[str]], t: _Tables
+) -> None:
+    sep = _BULK_SEP
+    joined = sep.join(terms[i] for i in ids)
+    # Plain terms are NFKC-normalized and alphanumeric: FOLDED == COMPACT == casefold.
+    compact_joined = joined.casefold()
+    compact = compact_joined.split(sep)
+    skeleton = joined.translate(t.skeleton).casefold().split(sep)
+    simplified = list(compact)
+    starts = [0, *accumulate(len(c) + 1 for c in compact)]
+    traditional = sorted(
+        {bisect_right(starts, m.start()) - 1 for m in t.traditional_finditer(compact_joined)}
+    )
+    if traditional:
+        converted = t.t2s.convert(sep.join(compact[k] for k in traditional)).split(sep)
+        if len(converted) != len(traditional):  # pragma: no cover - OpenCC kept them apart
+            converted = [t.t2s.convert(compact[k]) for k in traditional]
+        for k, form in zip(traditional, converted, strict=True):
+            simplified[k] = form
+    simplified_joined = sep.join(simplified)
+    pinyin = simplified_joined.translate(t.pinyin).split(sep)
+    non_han = simplified_joined.translate(t.han_delete).split(sep)
+    initials = simplified_joined.translate(t.initials_table).split(sep)
+    if not len(pinyin) == len(non_han) == len(initials) == len(ids):  # pragma: no cover
+        for i in ids:
+            for column, form in zip(columns, term_forms(terms[i]), strict=True):
+                column[i] = form
+        return
+    c_folded, c_compact, c_skeleton = columns[_FOLDED], columns[_COMPACT], columns[_SKELETON]
+    c_simplified, c_pinyin, c_initials = columns[_SIMPLIFIED], columns[_PINYIN], columns[_INITIALS]
+    for k, i in enumerate(ids):
+        c_folded[i] = c_compact[i] = compact[k]
+        c_skeleton[i] = skeleton[k]
+        c_simplified[i] = simplified[k]
+        c_pinyin[i] = pinyin[k]
+        if simplified[k] and not non_han[k]:
+            c_initials[i] = initials[k]
+
+
+_phrases: dict[str, list[list[str]]] | None = None
+_toneless_phrases: dict[str, list[str]] = {}
 
 
 def phrase_pinyin(simplified: str) -> str:
@@ -709,21 +904,25 @@ def phrase_syllables(simplified: str) -> list[str]:
     "xing"): greedy longest match over pypinyin's phrase dictionary, then the char table. Used
     for keywords only (at compile time), so that typed pinyin of either reading matches."""
     global _phrases  # noqa: PLW0603 - loaded once, on first use
-    if _phrases is None:
-        from pypinyin.phrases_dict import phrases_dict
-
-        _phrases = {k: [_toneless(r[0]) for r in v] for k, v in phrases_dict.items()}
     t = tables()
     table = t.pinyin
     if t.polyphonic.isdisjoint(simplified):
         return [table.get(ord(ch), ch) for ch in simplified]
+    if _phrases is None:
+        _phrases = _pypinyin_data("phrases_dict")
     out: list[str] = []
     i, n = 0, len(simplified)
     while i < n:
         for size in (4, 3, 2):
             piece = simplified[i : i + size]
             if len(piece) == size and piece in _phrases:
-                out.extend(_phrases[piece])
+                # Toneless readings on first use: converting all 47,000 phrases up front was
+                # a tenth of a pack's load time.
+                readings = _toneless_phrases.get(piece)
+                if readings is None:
+                    readings = [_toneless(r[0]) for r in _phrases[piece]]
+                    _toneless_phrases[piece] = readings
+                out.extend(readings)
                 i += size
                 break
         else:
