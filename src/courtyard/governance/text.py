@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from enum import StrEnum
-from itertools import accumulate
+from itertools import accumulate, chain, repeat
 from pathlib import Path
 from typing import Any, Final
 
@@ -384,6 +384,7 @@ class _Tables:
             if skel != ch.casefold():
                 self.skeleton[ord(ch)] = skel
         self.skeleton_search = _CharClass(self.skeleton).might_contain
+        self.skeleton_nonempty = all(self.skeleton.values())
         # ASCII fast path: one bytes.translate plus "m" -> "rn" (the only expansion in ASCII).
         table = bytearray(range(256))
         expansions = set()
@@ -634,11 +635,15 @@ class Projected:
         elif name == "skeleton":
             skeleton = t.skeleton
             bare = self._stage("bare")
-            result = _expand_if_needed(
-                bare,
-                lambda ch: skeleton.get(ord(ch)) or ch.casefold(),
-                None if t.skeleton_search(bare[0]) else bare[0].casefold(),
-            )
+            text = bare[0]
+            if not t.skeleton_search(text):
+                result = _expand_if_needed(bare, str.casefold, text.casefold())
+            elif t.skeleton_nonempty:  # skeleton.get(ch) or ch.casefold(), without a lambda
+                result = _spread(
+                    bare, list(map(skeleton.get, map(ord, text), map(str.casefold, text)))
+                )
+            else:  # pragma: no cover - only with different confusables data
+                result = _expand_if_needed(bare, lambda ch: skeleton.get(ord(ch)) or ch.casefold())
         elif name == "simplified":
             compact = self._stage("compact")
             text = compact[0]
@@ -716,19 +721,25 @@ def _expand_if_needed(
         return out, starts, ends  # never delete a char, so equal lengths mean one to one
     if f is None or isinstance(f, dict):
         table = tables().pinyin if f is None else f
-        pieces = [table.get(ord(ch), ch) for ch in text]
+        pieces = list(map(table.get, map(ord, text), text))
     else:
-        pieces = [f(ch) for ch in text]
+        pieces = list(map(f, text))
+    return _spread(src, pieces)
+
+
+def _spread(src: _Map, pieces: list[str]) -> _Map:
+    """The map of "".join(pieces), piece i standing for char i of `src` (C-level loops: this
+    runs for every candidate hit)."""
+    text, starts, ends = src
     out = "".join(pieces)
     if len(out) == len(text) and "" not in pieces:
         return out, starts, ends
-    out_starts: list[int] = []
-    out_ends: list[int] = []
-    for i, piece in enumerate(pieces):
-        n = len(piece)
-        out_starts.extend([starts[i]] * n)
-        out_ends.extend([ends[i]] * n)
-    return out, out_starts, out_ends
+    lengths = list(map(len, pieces))
+    return (
+        out,
+        list(chain.from_iterable(map(repeat, starts, lengths))),
+        list(chain.from_iterable(map(repeat, ends, lengths))),
+    )
 
 
 def _align(
