@@ -103,6 +103,12 @@ class CompiledRule:
     # context holds only those (converting values into CEL is the expensive part).
     plan: tuple[tuple[str, tuple[str, ...] | None], ...] = ()
     author_fields: frozenset[str] = frozenset()
+    # Worked out once at compile, read for every candidate and every hit: per signal gate,
+    # (minimum, qualified signal names); the signals its evidence cites, sorted, as
+    # (signal, qualified name); the facts it cites, as (root, field).
+    gates: tuple[tuple[int, tuple[str, ...]], ...] = ()
+    cited_signals: tuple[tuple[str, str], ...] = ()
+    cited_facts: tuple[tuple[str, str], ...] = ()
 
     @property
     def id(self) -> str:
@@ -281,6 +287,19 @@ class CompiledPolicy:
                     order=len(self.rules),
                     plan=_plan(condition),
                     author_fields=condition.fields("author"),
+                    gates=tuple(
+                        (gate.minimum, tuple(_qualified(pack.id, name) for name in gate.signals))
+                        for gate in condition.signal_gates
+                    ),
+                    cited_signals=tuple(
+                        (signal, _qualified(pack.id, signal))
+                        for signal in sorted(condition.signals)
+                    ),
+                    cited_facts=tuple(
+                        (root, name)
+                        for root in ("author", "event", "content")
+                        for name in sorted(condition.fields(root))
+                    ),
                 )
             )
 
@@ -545,11 +564,11 @@ class _Scope:
         """False when a gate fails; ``_DECIDED`` when every gate could be tested (then a
         gates-only condition is true); True when some gate had to be left to the program."""
         found = self._found
-        for gate in rule.condition.signal_gates:
-            if not any(
-                len(found.get(_qualified(rule.pack_id, signal), ())) >= gate.minimum
-                for signal in gate.signals
-            ):
+        for minimum, names in rule.gates:
+            for name in names:
+                if len(found.get(name, ())) >= minimum:
+                    break
+            else:
                 return False
         decided = True
         for numeric in rule.condition.numeric_gates:
@@ -626,8 +645,7 @@ class _Scope:
 
     def _evidence(self, rule: CompiledRule) -> dict[str, Any]:
         signals: list[dict[str, Any]] = []
-        for signal in sorted(rule.condition.signals):
-            qualified = _qualified(rule.pack_id, signal)
+        for signal, qualified in rule.cited_signals:
             described = self._described.get(qualified)
             if described is None:
                 spec = self._policy._signal_specs.get(qualified)
@@ -637,9 +655,8 @@ class _Scope:
                 self._described[qualified] = described
             signals.extend(described)
         facts: dict[str, Any] = {}
-        for root in ("author", "event", "content"):
-            for name in sorted(rule.condition.fields(root)):
-                facts[f"{root}.{name}"] = self.root(root).get(name, VARIABLES[root].get(name))
+        for root, name in rule.cited_facts:
+            facts[f"{root}.{name}"] = self.root(root).get(name, VARIABLES[root].get(name))
         return {"condition": rule.spec.when, "signals": signals, "facts": facts}
 
 

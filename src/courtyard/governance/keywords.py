@@ -339,7 +339,7 @@ class KeywordMatcher:
             joined = _SEPARATOR.join(segments)
             found = self._automaton.find_matches_as_indexes(joined, overlapping=True)
             if found:
-                found = _prefilter(found, self._pattern_mask, forms, segments)
+                found = _prefilter(found, self._pattern_mask, forms, segments, text)
         initials: list[tuple[str, int, int]] = []
         if self._initials_keys:
             for tok in _INITIALS_TOKEN.finditer(text):
@@ -356,11 +356,14 @@ def _prefilter(
     pattern_mask: list[int],
     forms: list[str | None],
     segments: dict[str, int],
+    text: str,
 ) -> list[tuple[int, int, int]]:
     """Drop, before any offset map is built, the candidates that cannot be hits: a pattern
     found in a segment of projections it does not stand for ("mamar", a Latin keyword, inside
-    the pinyin of 妈妈让), and pinyin patterns that start or end inside a syllable ("dianyi" in
-    电影 "dianying"; one str.translate tells). Most candidates in clean chat are one of these."""
+    the pinyin of 妈妈让), pinyin patterns that start or end inside a syllable ("dianyi" in
+    电影 "dianying"; one str.translate tells), and in ASCII text, Latin keywords inside a word
+    ("tomor" in "tomorrow"; the word lengths tell). Most candidates in clean chat are one of
+    these."""
     bounds: list[tuple[int, int, int]] = []
     pos = 0
     for form, mask in segments.items():
@@ -370,6 +373,8 @@ def _prefilter(
     simplified = forms[PROJECTION_INDEX[Projection.SIMPLIFIED]] or ""
     cjk_pinyin = pinyin is not None and pinyin != simplified
     kinds: str | None = None
+    ascii_text = text.isascii()
+    words: dict[bool, frozenset[int]] = {}
     kept: list[tuple[int, int, int]] = []
     for item in found:
         pid, a, b = item
@@ -380,6 +385,16 @@ def _prefilter(
         usable = pattern_mask[pid] & mask
         if not usable:
             continue
+        if ascii_text and not usable & _PINYIN:
+            # What _Resolver._bounded decides, with the projection _verify would use first.
+            skeleton = not usable & _COMPACT and bool(usable & _SKELETON)
+            word_bounds = words.get(skeleton)
+            if word_bounds is None:
+                word_bounds = words[skeleton] = _ascii_word_bounds(text, skeleton=skeleton)
+            if (a > start and a - start not in word_bounds) or (
+                b < end and b - start not in word_bounds
+            ):
+                continue
         if usable == _PINYIN and cjk_pinyin:
             if kinds is None:
                 kinds = pinyin_kinds(simplified)
@@ -387,6 +402,23 @@ def _prefilter(
                 continue
         kept.append(item)
     return kept
+
+
+def _ascii_word_bounds(text: str, *, skeleton: bool) -> frozenset[int]:
+    """Word boundaries of an ASCII text, as offsets in its COMPACT (or SKELETON) form."""
+    if _ASCII_CONTROLS.search(text) is None:
+        words = _ASCII_WORDS.findall(text)
+        lengths = (
+            [len(w) + w.count("m") + w.count("M") for w in words]
+            if skeleton
+            else [len(w) for w in words]
+        )
+    else:  # invisible ASCII controls inside words: they are removed, not boundaries
+        lengths = []
+        for word in _ASCII_SEPARATORS.split(text):
+            kept = word.encode("ascii").translate(None, _ASCII_NOT_ALNUM)
+            lengths.append(len(kept) + (kept.count(b"m") + kept.count(b"M")) * skeleton)
+    return frozenset(accumulate(lengths, initial=0))
 
 
 def _fold(s: str) -> str:
@@ -528,19 +560,7 @@ class _Resolver:
         """Word boundaries of an ASCII text, as offsets in its COMPACT (or SKELETON) form."""
         cached = self._bounds.get(skeleton)
         if cached is None:
-            if _ASCII_CONTROLS.search(self.text) is None:
-                words = _ASCII_WORDS.findall(self.text)
-                lengths = (
-                    [len(w) + w.count("m") + w.count("M") for w in words]
-                    if skeleton
-                    else [len(w) for w in words]
-                )
-            else:  # invisible ASCII controls inside words: they are removed, not boundaries
-                lengths = []
-                for word in _ASCII_SEPARATORS.split(self.text):
-                    kept = word.encode("ascii").translate(None, _ASCII_NOT_ALNUM)
-                    lengths.append(len(kept) + (kept.count(b"m") + kept.count(b"M")) * skeleton)
-            cached = self._bounds[skeleton] = frozenset(accumulate(lengths, initial=0))
+            cached = self._bounds[skeleton] = _ascii_word_bounds(self.text, skeleton=skeleton)
         return cached
 
     def _pinyin_aligned(  # noqa: PLR0912 - start, end and inside, each with its cases
