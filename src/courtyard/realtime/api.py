@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query
 
 from courtyard.accounts.api import ActorDep
 from courtyard.container import Services, get_services
-from courtyard.realtime.gateway import stream_endpoint
+from courtyard.realtime.gateway import STREAM_PATH, stream_endpoint
 from courtyard.realtime.model import EventOut, EventsPage
 
 router = APIRouter(prefix="/api/v1", tags=["realtime"])
@@ -17,7 +17,7 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 
 # A plain Starlette route: the endpoint takes no FastAPI dependencies, and FastAPI's
 # dependency machinery kept three exit stacks alive per socket for the connection's life.
-router.add_websocket_route(router.prefix + "/stream", stream_endpoint, name="stream")
+router.add_websocket_route(STREAM_PATH, stream_endpoint, name="stream")
 
 
 @router.get("/events", summary="Events after a stream position (the WebSocket's HTTP fallback)")
