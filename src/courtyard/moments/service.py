@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -98,8 +98,18 @@ class _World:
     mine: dict[str, dict[str, Any]]  # what the viewer set about each author
     windows: dict[str, str]
     labels_in: set[str]  # other people's labels the viewer is in
+    # Built once per world, not once per post: a feed asks for thousands of contexts.
+    _labels: dict[str, frozenset[str]] = field(default_factory=dict, init=False)
+    _contexts: dict[str, ViewerContext] = field(default_factory=dict, init=False)
+
+    def __post_init__(self) -> None:
+        viewer = frozenset({self.viewer_id})
+        self._labels = dict.fromkeys(self.labels_in, viewer)
 
     def context(self, author_id: str) -> ViewerContext:
+        context = self._contexts.get(author_id)
+        if context is not None:
+            return context
         theirs = self.theirs.get(author_id, {})
         mine = self.mine.get(author_id, {})
         relation = Relation(
@@ -109,8 +119,9 @@ class _World:
             viewer_hides_author=bool(mine.get("hide_their_moments")),
             viewer_chat_only=bool(mine.get("chat_only")),
         )
-        labels = {label: frozenset({self.viewer_id}) for label in self.labels_in}
-        return ViewerContext(relation, Window(self.windows.get(author_id, "all")), labels)
+        context = ViewerContext(relation, Window(self.windows.get(author_id, "all")), self._labels)
+        self._contexts[author_id] = context
+        return context
 
 
 class MomentsService:
@@ -144,7 +155,11 @@ class MomentsService:
         theirs, mine = await store.permissions_between(
             conn, viewer_id, None if authors is None else wanted
         )
-        windows = await store.windows_of(conn, wanted)
+        windows = (  # all friends: a join, rather than thousands of ids sent back
+            await store.windows_of_friends(conn, viewer_id)
+            if authors is None
+            else await store.windows_of(conn, wanted)
+        )
         labels_in = await store.labels_containing(
             conn, viewer_id, None if authors is None else wanted
         )
@@ -160,6 +175,14 @@ class MomentsService:
         for author in sorted(authors):
             if author == world.viewer_id:
                 by_since.setdefault(None, []).append(author)
+                continue
+            if author not in world.theirs and author not in world.mine:
+                # The common case, without building a context: no per-friend settings.
+                if author not in world.friends:
+                    continue
+                window = world.windows.get(author)
+                span = None if window is None else Window(window).span
+                by_since.setdefault(None if span is None else now - span, []).append(author)
                 continue
             context = world.context(author)
             r = context.relation
@@ -668,7 +691,7 @@ class MomentsService:
         ids = [r["id"] for r in rows]
         comments = await store.comments_of(conn, ids)
         likes = await store.likes_of(conn, ids)
-        shown_to = world.friends | {viewer_id}
+        shown_to = frozenset(world.friends | {viewer_id})
         by_post: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
         likes_by: dict[str, list[str]] = {i: [] for i in ids}
         authors = {r["id"]: r["author_id"] for r in rows}
@@ -677,7 +700,7 @@ class MomentsService:
                 viewer_id=viewer_id,
                 post_author_id=authors[like["post_id"]],
                 actor_id=like["account_id"],
-                viewer_friends=frozenset(shown_to),
+                viewer_friends=shown_to,
             ):
                 likes_by[like["post_id"]].append(like["account_id"])
         visible_comment_ids: set[str] = set()
@@ -687,7 +710,7 @@ class MomentsService:
                 viewer_id=viewer_id,
                 post_author_id=author,
                 actor_id=comment["author_id"],
-                viewer_friends=frozenset(shown_to),
+                viewer_friends=shown_to,
             ):
                 continue
             if comment["reply_to_id"] and comment["reply_to_id"] not in visible_comment_ids:
