@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import JSON, DateTime, MetaData, Table, create_engine, event
+from sqlalchemy import JSON, DateTime, MetaData, Table, create_engine, event, insert, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -298,3 +298,24 @@ def insert_ignoring_duplicates(conn: Conn, table: Table) -> Insert:
     if conn.dialect.name == "postgresql":
         return postgresql_insert(table).on_conflict_do_nothing()
     return sqlite_insert(table).on_conflict_do_nothing()
+
+
+# Row helpers for tables keyed by a string ``id``, shared by the stores that keep plain rows
+# (due process, Moments) instead of records.
+
+
+def row_dict(row: Any) -> dict[str, Any]:
+    return dict(row._mapping)
+
+
+async def insert_row(conn: Conn, table: Table, values: dict[str, Any]) -> None:
+    await conn.execute(insert(table).values(**values))
+
+
+async def update_row(conn: Conn, table: Table, row_id: str, values: dict[str, Any]) -> None:
+    await conn.execute(update(table).where(table.c.id == row_id).values(**values))
+
+
+async def get_row(conn: Conn, table: Table, row_id: str) -> dict[str, Any] | None:
+    row = (await conn.execute(select(table).where(table.c.id == row_id))).first()
+    return row_dict(row) if row is not None else None

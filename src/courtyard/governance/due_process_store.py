@@ -24,7 +24,16 @@ from sqlalchemy import (
     update,
 )
 
-from courtyard.core.db import Conn, JSONDocument, UTCDateTime, metadata
+from courtyard.core.db import (
+    Conn,
+    JSONDocument,
+    UTCDateTime,
+    metadata,
+    row_dict,
+)
+from courtyard.core.db import get_row as get_row  # noqa: PLC0414 - re-exported row helper
+from courtyard.core.db import insert_row as insert_row  # noqa: PLC0414 - re-exported row helper
+from courtyard.core.db import update_row as update_row  # noqa: PLC0414 - re-exported row helper
 
 # A statement of reasons (DSA Art. 17) for every action that restricts content, reach,
 # payments or an account; the person's notice is this row, readable in every account state.
@@ -204,21 +213,7 @@ rule_flags = Table(
 )
 
 
-def _row(row: Any) -> dict[str, Any]:
-    return dict(row._mapping)
-
-
-async def insert_row(conn: Conn, table: Table, values: dict[str, Any]) -> None:
-    await conn.execute(insert(table).values(**values))
-
-
-async def update_row(conn: Conn, table: Table, row_id: str, values: dict[str, Any]) -> None:
-    await conn.execute(update(table).where(table.c.id == row_id).values(**values))
-
-
-async def get_row(conn: Conn, table: Table, row_id: str) -> dict[str, Any] | None:
-    row = (await conn.execute(select(table).where(table.c.id == row_id))).first()
-    return _row(row) if row is not None else None
+_row = row_dict
 
 
 async def lock_row(conn: Conn, table: Table, row_id: str) -> dict[str, Any] | None:

@@ -39,7 +39,15 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from courtyard.contacts.store import contact_label_members, friendships
 from courtyard.core import json
-from courtyard.core.db import Conn, JSONDocument, UTCDateTime, insert_ignoring_duplicates, metadata
+from courtyard.core.db import (
+    Conn,
+    JSONDocument,
+    UTCDateTime,
+    insert_ignoring_duplicates,
+    metadata,
+    row_dict,
+)
+from courtyard.core.db import insert_row as insert_row  # noqa: PLC0414 - re-exported row helper
 
 posts = Table(
     "posts",
@@ -143,12 +151,7 @@ moments_notifications = Table(
 )
 
 
-def _row(row: Any) -> dict[str, Any]:
-    return dict(row._mapping)
-
-
-async def insert_row(conn: Conn, table: Table, values: dict[str, Any]) -> None:
-    await conn.execute(insert(table).values(**values))
+_row = row_dict
 
 
 async def update_post(conn: Conn, post_id: str, **values: Any) -> None:
