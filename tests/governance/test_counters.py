@@ -150,6 +150,35 @@ async def test_long_members_are_counted(backend_counters: Backend) -> None:
     assert await c.apply(ops, [CounterRead(k, 60, distinct=True)], now=T0) == {f"{k}@60#": 2}
 
 
+async def test_one_apply_reads_many_keys_as_each_alone(backend_counters: Backend) -> None:
+    """A batch of sends reads every author's counters at once: each value must be what a
+    read of that key alone returns (keys without rows read 0, sums and distinct counts and
+    different windows side by side, whatever the batch size)."""
+    c = backend_counters.counters
+    keys = [key() for _ in range(7)]
+    for index, name in enumerate(keys[:5]):  # the last two keys are never incremented
+        ops = [CounterOp(name, 3600, amount=index + 1)]
+        ops += [CounterOp(name, 3600, member=f"m{m}") for m in range(index)]
+        await c.apply(ops, [], now=T0 - timedelta(seconds=120))
+        await c.apply([CounterOp(name, 60, amount=10 * (index + 1))], [], now=T0)
+    reads = [
+        CounterRead(name, window, distinct=distinct)
+        for name in keys
+        for window in (60, 3600)
+        for distinct in (False, True)
+    ]
+    together = await c.apply([], reads, now=T0)
+    for read in reads:
+        alone = await c.apply([], [read], now=T0)
+        assert together[read.name] == alone[read.name], read
+    first, last = keys[2], keys[6]
+    assert together[CounterRead(first, 3600).name] == 3 + 30
+    assert together[CounterRead(first, 60).name] == 30
+    assert together[CounterRead(first, 3600, distinct=True).name] == 2
+    assert together[CounterRead(last, 3600).name] == 0
+    assert together[CounterRead(last, 3600, distinct=True).name] == 0
+
+
 async def test_invalid_keys_and_windows_are_refused(backend_counters: Backend) -> None:
     c = backend_counters.counters
     with pytest.raises(ValueError, match="key"):

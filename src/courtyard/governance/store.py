@@ -15,7 +15,6 @@ from sqlalchemy import (
     ColumnElement,
     Index,
     Integer,
-    Select,
     String,
     Table,
     Text,
@@ -25,11 +24,9 @@ from sqlalchemy import (
     delete,
     func,
     insert,
-    literal_column,
     or_,
     select,
     text,
-    union_all,
     update,
 )
 from sqlalchemy import distinct as distinct_
@@ -611,23 +608,27 @@ def _add_members_statement(conn: Conn) -> Any:
     return stmt
 
 
-def _read_statement(shape: tuple[bool, ...]) -> Any:
-    stmt = _counter_statements.get(shape)
+def _read_statement(distinct: bool) -> Any:
+    """Sums (or distinct members) per key over the buckets ending after ``after``, for a list
+    of keys: one statement whatever the batch size (an expanding ``IN``), so SQLAlchemy
+    compiles it once and its cache key does not grow with the batch."""
+    cache_key = ("read", distinct)
+    stmt = _counter_statements.get(cache_key)
     if stmt is None:
-        parts: list[Select[int, int]] = []
-        for index, distinct in enumerate(shape):
-            key = bindparam(f"k{index}", type_=String)
-            after = bindparam(f"a{index}", type_=BigInteger)
-            value: ColumnElement[int]
-            if distinct:
-                value = func.count(distinct_(counter_members.c.member))
-                where = (counter_members.c.key == key, counter_members.c.bucket > after)
-            else:
-                value = func.coalesce(func.sum(counter_buckets.c.value), 0)
-                where = (counter_buckets.c.key == key, counter_buckets.c.bucket > after)
-            index_column = literal_column(str(index), Integer).label("i")
-            parts.append(select(index_column, value.label("v")).where(*where))
-        stmt = _counter_statements[shape] = parts[0] if len(parts) == 1 else union_all(*parts)
+        table = counter_members if distinct else counter_buckets
+        value: ColumnElement[int] = (
+            func.count(distinct_(counter_members.c.member))
+            if distinct
+            else func.coalesce(func.sum(counter_buckets.c.value), 0)
+        )
+        stmt = _counter_statements[cache_key] = (
+            select(table.c.key, value)
+            .where(
+                table.c.key.in_(bindparam("keys", expanding=True)),
+                table.c.bucket > bindparam("after", type_=BigInteger),
+            )
+            .group_by(table.c.key)
+        )
     return stmt
 
 
@@ -645,18 +646,19 @@ async def add_counter_members(conn: Conn, rows: list[dict[str, Any]]) -> None:
 
 async def read_counters(conn: Conn, reads: list[tuple[str, int, bool]]) -> list[int]:
     """For each (key, after_bucket, distinct): the sum of values (or the number of distinct
-    members) in buckets ending after ``after_bucket``; one statement for all of them."""
-    if not reads:
-        return []
-    parameters: dict[str, Any] = {}
-    for index, (key, after, _) in enumerate(reads):
-        parameters[f"k{index}"] = key
-        parameters[f"a{index}"] = after
-    statement = _read_statement(tuple(distinct for _, _, distinct in reads))
+    members) in buckets ending after ``after_bucket``. One statement per (distinct, after)
+    pair: a batch's reads share their windows, so that is one or two statements."""
     results = [0] * len(reads)
-    rows: list[Any] = list((await conn.execute(statement, parameters)).all())
-    for index, value in rows:
-        results[int(index)] = int(value)
+    wanted: dict[tuple[bool, int], dict[str, list[int]]] = {}
+    for index, (key, after, distinct) in enumerate(reads):
+        wanted.setdefault((distinct, after), {}).setdefault(key, []).append(index)
+    for (distinct, after), positions in wanted.items():
+        rows = await conn.execute(
+            _read_statement(distinct), {"keys": list(positions), "after": after}
+        )
+        for key, value in rows.all():
+            for index in positions.get(key, ()):
+                results[index] = int(value)
     return results
 
 
