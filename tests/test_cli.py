@@ -15,9 +15,10 @@ import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from courtyard.app import create_app
+from courtyard.app import SERVER_GC_THRESHOLDS, create_app
 from courtyard.cli import app as cli
 from courtyard.client import ApiError, CourtyardClient
+from courtyard.core.config import Settings
 from courtyard.core.db import Database
 from courtyard.core.migrate import current_revision, ensure_schema
 from courtyard.testing import free_port
@@ -250,3 +251,27 @@ def test_migrated_database_is_what_the_server_expects(env: dict[str, str]) -> No
             await db.dispose()
 
     run_blocking(check)
+
+
+async def test_a_server_process_takes_its_start_up_objects_out_of_the_collector(
+    settings: Settings,
+) -> None:
+    """``courtyard serve`` (and so every test server and benchmark) freezes what start-up
+    built and raises the collector's thresholds; an app built in-process by the tests, in the
+    test environment, leaves the collector alone (frozen objects are never freed)."""
+    import gc
+
+    thresholds = gc.get_threshold()
+    gc.unfreeze()
+    try:
+        plain = create_app(settings)
+        async with plain.router.lifespan_context(plain):
+            assert gc.get_freeze_count() == 0
+            assert gc.get_threshold() == thresholds
+        served = create_app(settings, freeze_startup=True)
+        async with served.router.lifespan_context(served):
+            assert gc.get_freeze_count() > 10_000  # the compiled rule packs, at least
+            assert gc.get_threshold() == SERVER_GC_THRESHOLDS
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)

@@ -27,11 +27,29 @@ from courtyard.realtime import api as realtime_api
 from courtyard.realtime.gateway import WireAccess
 from courtyard.web import pages as web_pages
 
+# The collector's thresholds in a server process (CPython's default is 700, 10, 10). A chat
+# send allocates a few hundred objects; with the default, the objects in flight (a batch
+# waiting for its commit) were promoted so fast that a full collection ran every 1-2 s under
+# load, pausing the loop 40-85 ms each time (bench/chat.py, docs/performance.md). A larger
+# young generation lets those die young; full collections become rare.
+SERVER_GC_THRESHOLDS = (5_000, 20, 100)
+
 
 def create_app(
-    settings: Settings | None = None, *, clock: Clock | None = None, bus: Bus | None = None
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    bus: Bus | None = None,
+    freeze_startup: bool | None = None,
 ) -> FastAPI:
+    """``freeze_startup``: move what start-up built out of the cyclic collector's reach once
+    the services are up. A server process wants it (``courtyard serve`` passes True, whatever
+    ``COURTYARD_ENV`` says: the test servers and benchmarks run as real servers); an app built
+    in-process by the tests does not (frozen objects are never freed). Default: all but TEST.
+    """
     settings = settings or Settings()
+    if freeze_startup is None:
+        freeze_startup = settings.env is not Environment.TEST
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -39,12 +57,14 @@ def create_app(
             app.state.services = services
             await services.tailer.start()
             services.chats.start()
-            if settings.env is not Environment.TEST:
+            if freeze_startup:
                 # What start-up built (the compiled rule packs are a quarter of a million
                 # objects) lives as long as the process: out of the collector's reach, full
-                # collections stop pausing requests for ~100 ms (docs/performance.md, Moments).
+                # collections stop pausing requests for 100-200 ms each (docs/performance.md,
+                # Moments and Chats).
                 gc.collect()
                 gc.freeze()
+                gc.set_threshold(*SERVER_GC_THRESHOLDS)
             try:
                 yield
             finally:

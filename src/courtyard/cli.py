@@ -68,7 +68,7 @@ def serve(
     settings = load_settings()
     bind_host = host or settings.host
     bind_port = port if port is not None else settings.port
-    application = create_app(settings)
+    application = create_app(settings, freeze_startup=True)
     shown = "localhost" if bind_host in {"127.0.0.1", "0.0.0.0", "::"} else bind_host  # noqa: S104
     if ":" in shown:
         shown = f"[{shown}]"  # an IPv6 address in a URL
