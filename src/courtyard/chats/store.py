@@ -54,7 +54,14 @@ from courtyard.chats.model import (
 )
 from courtyard.contacts.store import contact_blocks as blocks
 from courtyard.contacts.store import friendships
-from courtyard.core.db import Conn, JSONDocument, UTCDateTime, insert_ignoring_duplicates, metadata
+from courtyard.core.db import (
+    Conn,
+    JSONDocument,
+    UTCDateTime,
+    execute_many,
+    insert_ignoring_duplicates,
+    metadata,
+)
 from courtyard.governance.ladder import Bound, bounds_from_json
 from courtyard.governance.model import AccountState
 
@@ -475,7 +482,7 @@ async def take_seqs(
                 "now": now,
             }
         )
-    await conn.execute(_SET_SEQ, rows)
+    await execute_many(conn, _SET_SEQ, rows)
     return first
 
 
@@ -956,8 +963,11 @@ def message_row(stored: StoredMessage, sender_key: str) -> dict[str, Any]:
     }
 
 
+_INSERT_MESSAGES = messages.insert()
+
+
 async def insert_messages(conn: Conn, rows: Sequence[dict[str, Any]]) -> None:
-    await conn.execute(messages.insert(), list(rows))
+    await execute_many(conn, _INSERT_MESSAGES, rows)
 
 
 _BY_CLIENT_KEYS = select(messages).where(

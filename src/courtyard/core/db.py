@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -81,6 +82,8 @@ class Conn(Protocol):
 
     async def execute(self, statement: Executable, parameters: Any = None) -> CursorResult[Any]: ...
 
+    async def exec_driver_sql(self, statement: str, parameters: Any = None) -> Any: ...
+
 
 class LoopConnection:
     """A SQLite connection used directly on the event-loop thread.
@@ -100,6 +103,9 @@ class LoopConnection:
 
     async def execute(self, statement: Executable, parameters: Any = None) -> CursorResult[Any]:
         return self.sync_connection.execute(statement, parameters)
+
+    async def exec_driver_sql(self, statement: str, parameters: Any = None) -> Any:
+        return self.sync_connection.exec_driver_sql(statement, parameters)
 
     async def run_sync(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return fn(self.sync_connection, *args, **kwargs)
@@ -298,6 +304,89 @@ def insert_ignoring_duplicates(conn: Conn, table: Table) -> Insert:
     if conn.dialect.name == "postgresql":
         return postgresql_insert(table).on_conflict_do_nothing()
     return sqlite_insert(table).on_conflict_do_nothing()
+
+
+# ---- executemany without per-row statement machinery --------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _ManyPlan:
+    sql: str
+    keys: tuple[str, ...]  # the rows' keys in the order of the statement's positional marks
+    processors: tuple[Callable[[Any], Any] | None, ...]
+
+
+# Keyed by the statement itself (kept alive, so its identity is never reused).
+_many_plans: dict[tuple[str, Executable, tuple[str, ...]], _ManyPlan | None] = {}
+
+
+def _many_plan(dialect: Dialect, statement: Executable, keys: tuple[str, ...]) -> _ManyPlan | None:
+    """The statement compiled once for these row keys, with its bind processors in order;
+    None where the fast path would not do exactly what ``execute`` does (a named
+    paramstyle, Python-side defaults to compute per row, expanding parameters)."""
+    cache_key = (dialect.name, statement, keys)
+    if cache_key in _many_plans:
+        return _many_plans[cache_key]
+    if len(_many_plans) > 256:  # statements built per call: not what this is for
+        _many_plans.clear()
+    compiled: Any = statement.compile(dialect=dialect, column_keys=list(keys))
+    order = compiled.positiontup
+    plan: _ManyPlan | None = None
+    if (
+        order is not None
+        and not compiled.insert_prefetch
+        and not compiled.update_prefetch
+        and not compiled.literal_execute_params
+        and not compiled.post_compile_params
+        and set(order) <= set(keys)
+    ):
+        processors = compiled._bind_processors  # the dialect's own, as execute uses them
+        plan = _ManyPlan(str(compiled), tuple(order), tuple(processors.get(name) for name in order))
+    _many_plans[cache_key] = plan
+    return plan
+
+
+async def execute_many(conn: Conn, statement: Executable, rows: Sequence[dict[str, Any]]) -> None:
+    """``conn.execute(statement, rows)`` for a batch of rows (an INSERT, an upsert, an UPDATE
+    by bound parameters), without SQLAlchemy building an execution context per row.
+
+    A chat batch writes hundreds of rows; per row, ``execute`` builds a parameter dict and
+    runs every bind processor through its generic machinery, which cost more than SQLite's
+    own inserts (bench/chat_write.py). Here the statement is compiled once per set of keys,
+    and each row becomes a tuple through the same processors; a processed value is reused
+    while consecutive rows hold the same object (a batch shares its timestamp). Statements
+    the plan cannot reproduce exactly go through ``execute``. The statement must be a
+    module-level object: plans are cached by it.
+    """
+    if not rows:
+        return
+    keys = tuple(rows[0])
+    plan = _many_plan(conn.dialect, statement, keys)
+    if plan is None or len(rows) == 1:
+        await conn.execute(statement, list(rows) if len(rows) > 1 else rows[0])
+        return
+    order, processors = plan.keys, plan.processors
+    last_in: list[Any] = [_UNSET] * len(order)
+    last_out: list[Any] = [None] * len(order)
+    tuples: list[tuple[Any, ...]] = []
+    for row in rows:
+        if len(row) != len(keys):
+            raise ValueError("execute_many: every row needs the same keys")
+        values = []
+        for index, name in enumerate(order):
+            value = row[name]
+            process = processors[index]
+            if process is not None:  # None too: JSON stores None as 'null'
+                if value is not last_in[index]:
+                    last_in[index] = value
+                    last_out[index] = process(value)
+                value = last_out[index]
+            values.append(value)
+        tuples.append(tuple(values))
+    await conn.exec_driver_sql(plan.sql, tuples)
+
+
+_UNSET = object()
 
 
 # Row helpers for tables keyed by a string ``id``, shared by the stores that keep plain rows

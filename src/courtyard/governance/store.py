@@ -34,7 +34,14 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from courtyard.core import json
-from courtyard.core.db import Conn, JSONDocument, UTCDateTime, insert_ignoring_duplicates, metadata
+from courtyard.core.db import (
+    Conn,
+    JSONDocument,
+    UTCDateTime,
+    execute_many,
+    insert_ignoring_duplicates,
+    metadata,
+)
 from courtyard.core.ids import new_id
 from courtyard.governance import audit
 
@@ -634,14 +641,12 @@ def _read_statement(distinct: bool) -> Any:
 
 async def add_counter_buckets(conn: Conn, rows: list[dict[str, Any]]) -> None:
     """Add ``value`` to each (key, bucket); rows must be unique per (key, bucket)."""
-    if rows:
-        await conn.execute(_add_buckets_statement(conn), rows[0] if len(rows) == 1 else rows)
+    await execute_many(conn, _add_buckets_statement(conn), rows)
 
 
 async def add_counter_members(conn: Conn, rows: list[dict[str, Any]]) -> None:
     """Record each (key, bucket, member); rows must be unique per (key, bucket, member)."""
-    if rows:
-        await conn.execute(_add_members_statement(conn), rows[0] if len(rows) == 1 else rows)
+    await execute_many(conn, _add_members_statement(conn), rows)
 
 
 async def read_counters(conn: Conn, reads: list[tuple[str, int, bool]]) -> list[int]:

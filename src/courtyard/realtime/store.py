@@ -30,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from courtyard.core.db import Conn, JSONDocument, UTCDateTime, metadata
+from courtyard.core.db import Conn, JSONDocument, UTCDateTime, execute_many, metadata
 from courtyard.realtime.model import StoredEvent
 
 events = Table(
@@ -106,8 +106,11 @@ async def reserve_stream_ids(conn: Conn, count: int) -> int:
     return int(result.scalar_one())
 
 
+_INSERT_EVENTS = events.insert()
+
+
 async def insert_events(conn: Conn, rows: Sequence[dict[str, Any]]) -> None:
-    await conn.execute(events.insert(), list(rows))
+    await execute_many(conn, _INSERT_EVENTS, rows)
 
 
 def stored_event(values: Mapping[str, Any]) -> StoredEvent:
