@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 from sqlalchemy import JSON, DateTime, MetaData, Table, create_engine, event, insert, select, update
 from sqlalchemy.dialects.postgresql import JSONB
@@ -329,7 +329,7 @@ def _many_plan(dialect: Dialect, statement: Executable, keys: tuple[str, ...]) -
         return _many_plans[cache_key]
     if len(_many_plans) > 256:  # statements built per call: not what this is for
         _many_plans.clear()
-    compiled: Any = statement.compile(dialect=dialect, column_keys=list(keys))
+    compiled: Any = cast(Any, statement).compile(dialect=dialect, column_keys=list(keys))
     order = compiled.positiontup
     plan: _ManyPlan | None = None
     if (

@@ -661,7 +661,8 @@ async def read_counters(conn: Conn, reads: list[tuple[str, int, bool]]) -> list[
         rows = await conn.execute(
             _read_statement(distinct), {"keys": list(positions), "after": after}
         )
-        for key, value in rows.all():
+        for row in rows.all():
+            key, value = row[0], row[1]
             for index in positions.get(key, ()):
                 results[index] = int(value)
     return results
