@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -662,7 +662,7 @@ async def read_counters(conn: Conn, reads: list[tuple[str, int, bool]]) -> list[
             _read_statement(distinct), {"keys": list(positions), "after": after}
         )
         for row in rows.all():
-            key, value = row[0], row[1]
+            key, value = cast(tuple[str, int], tuple(row))
             for index in positions.get(key, ()):
                 results[index] = int(value)
     return results
