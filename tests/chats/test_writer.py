@@ -130,3 +130,37 @@ async def test_concurrent_sends_get_dense_seqs(make_user: UserFactory, services:
     by_id = {r["id"]: r["seq"] for r in results}
     assert all(by_id[m["id"]] == m["seq"] for m in history)
     assert (await alice.conversation(group["id"]))["last_seq"] == 200
+
+
+async def test_the_linger_counts_from_the_oldest_send_and_a_full_batch_goes_at_once() -> None:
+    """Under load a batch waits for more sends, but never longer than the linger after its
+    oldest send arrived: sends that queued while the previous batch was being written have
+    waited already. A full batch does not wait at all."""
+    write = 0.3
+    writer = Recorder(delay=write)  # a slow transaction: the next sends queue meanwhile
+    linger = 0.6
+    committer: GroupCommitter[int, int] = GroupCommitter(writer, max_batch=4, linger=linger)
+    committer.start()
+    loop = asyncio.get_running_loop()
+    try:
+        await asyncio.gather(committer.submit(1), committer.submit(2))  # load: batches > 1
+        writer.writing.clear()
+        first = asyncio.gather(committer.submit(3), committer.submit(4))
+        await writer.writing.wait()  # (3, 4) is being written after waiting out its linger
+        queued_at = loop.time()
+        late = asyncio.ensure_future(committer.submit(5))  # queues during that write
+        await first
+        await late
+        waited = loop.time() - queued_at
+        # From its arrival: the rest of that write and what is left of the linger (0.6 in
+        # all), then its own write: 0.9 s. Counting the linger from the end of the previous
+        # write would hold it 1.2 s.
+        assert waited < 2 * write + linger - 0.15, waited
+        assert writer.batches[-1] == [5]
+        started = loop.time()
+        full = await asyncio.gather(*(committer.submit(n) for n in (6, 7, 8, 9)))
+        assert full == [12, 14, 16, 18]
+        assert writer.batches[-1] == [6, 7, 8, 9]
+        assert loop.time() - started < linger  # written as soon as it was full
+    finally:
+        await committer.stop()

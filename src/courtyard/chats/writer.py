@@ -40,6 +40,8 @@ class GroupCommitter(Generic[Item, Result]):
         self._max_batch = max_batch
         self._linger = linger
         self._queue: list[tuple[Item, Done[Result]]] = []
+        # When the oldest queued item arrived (loop time), for the linger's deadline.
+        self._oldest = 0.0
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -83,9 +85,7 @@ class GroupCommitter(Generic[Item, Result]):
             else:
                 future.set_result(result)
 
-        self._queue.append((item, done))
-        self._ready.set()
-        self._grown.set()
+        self._enqueue(item, done)
         return await future
 
     def submit_nowait(self, item: Item, done: Done[Result]) -> None:
@@ -96,14 +96,23 @@ class GroupCommitter(Generic[Item, Result]):
         if self._task is None:
             asyncio.get_running_loop().create_task(self._write([(item, done)]))
             return
-        self._queue.append((item, done))
-        self._ready.set()
-        self._grown.set()
+        self._enqueue(item, done)
+
+    def _enqueue(self, item: Item, done: Done[Result]) -> None:
+        queue = self._queue
+        if not queue:
+            self._oldest = asyncio.get_running_loop().time()
+            self._ready.set()
+        queue.append((item, done))
+        if len(queue) == self._max_batch:  # a full batch need not wait out the linger
+            self._grown.set()
 
     def _take(self) -> list[tuple[Item, Done[Result]]]:
         batch = self._queue[: self._max_batch]
         del self._queue[: self._max_batch]
-        if not self._queue:
+        if self._queue:
+            self._oldest = asyncio.get_running_loop().time()  # they waited at least this long
+        else:
             self._ready.clear()
         return batch
 
@@ -119,23 +128,28 @@ class GroupCommitter(Generic[Item, Result]):
                 return
 
     async def _gather(self) -> None:
-        """Under load, wait up to ``linger`` seconds for more sends before writing.
+        """Under load, let the batch fill for up to ``linger`` seconds after its oldest send
+        arrived before writing it.
 
         Each transaction has a fixed cost (statements, commit, waking the receivers' sockets)
-        of about a millisecond, so small batches at a high rate cost more CPU than large ones
-        and a server at 80 % of its maximum would saturate. When the last batch held more than
-        one send, this one waits (on an event, not spinning) for the queue to fill or for
-        ``linger`` to pass; when traffic is light it only lets same-turn sends join, so a lone
-        message is written at once.
+        of one to a few milliseconds, so small batches at a high rate cost more CPU than large
+        ones and a server at 80 % of its maximum would saturate. When the last batch held
+        more than one send, this one waits for the queue to fill or for the oldest queued send
+        to have waited ``linger`` (sends that queued while the previous batch was written have
+        already waited, so they are not held a full linger more); when traffic is light it
+        only lets same-turn sends join, so a lone message is written at once. Nothing wakes
+        this per queued send: only a full batch or the deadline.
         """
         if self._last_size <= 1:
             await asyncio.sleep(0)
             return
+        remaining = self._oldest + self._linger - asyncio.get_running_loop().time()
+        if remaining <= 0 or len(self._queue) >= self._max_batch:
+            return
+        self._grown.clear()
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self._linger):
-                while len(self._queue) < self._max_batch:
-                    self._grown.clear()
-                    await self._grown.wait()
+            async with asyncio.timeout(remaining):
+                await self._grown.wait()
 
     async def _write(self, batch: list[tuple[Item, Done[Result]]]) -> None:
         self._last_size = len(batch)
