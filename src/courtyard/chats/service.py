@@ -262,7 +262,9 @@ class ChatsService:
         self._group_settings = self._conversation_settings(settings)
         self._frame_tasks: set[asyncio.Task[dict[str, Any] | None]] = set()
         self._sends: GroupCommitter[SendRequest, dict[str, Any]] = GroupCommitter(
-            self._write_sends, max_batch=settings.chat_batch_max
+            self._write_sends,
+            max_batch=settings.chat_batch_max,
+            linger=settings.chat_batch_linger_ms / 1000,
         )
         # Set by the container: where held and blocked messages are kept with their notice.
         self.due_process: DueProcessService | None = None

@@ -86,6 +86,10 @@ class Settings(BaseSettings):
     )
     # Most sends written in one transaction (group commit).
     chat_batch_max: int = Field(default=512, ge=1)
+    # Under load, how long a batch may wait for more sends after its oldest send arrived
+    # (chats/writer.py): longer means larger batches and less CPU per message, and adds to
+    # the ack latency at most this much.
+    chat_batch_linger_ms: float = Field(default=10.0, ge=0, le=100)
 
     # Realtime stream (docs/events.md)
     ws_heartbeat_seconds: float = Field(default=25.0, gt=0)
