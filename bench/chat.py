@@ -773,7 +773,8 @@ def run(args: argparse.Namespace) -> list[Row]:
                     # A fresh server (on the same database) per workload: figures such as
                     # memory per connection must not include an earlier workload's state.
                     try:
-                        with running_nodes(url, count, fast_hashing=True, **env) as nodes:
+                        server_env = {**env, **dict(args.server_env)}
+                        with running_nodes(url, count, fast_hashing=True, **server_env) as nodes:
                             rows += WORKLOADS[workload](label, nodes, gen, args)
                     except GeneratorLost:
                         raise
@@ -847,6 +848,14 @@ def main() -> None:
     add("--pad", type=int, default=40, help="padding characters per message text")
     add("--dm-pairs", type=int, default=100, help="sender/receiver pairs, one conversation each")
     add("--dm-window", type=int, default=8, help="unanswered sends per DM sender (closed loop)")
+    add(
+        "--server-env",
+        action="append",
+        default=[],
+        type=lambda v: tuple(v.split("=", 1)),
+        help="KEY=VALUE for the servers' environment (repeatable), e.g. "
+        "COURTYARD_CHAT_BATCH_LINGER_MS=10 to compare settings",
+    )
     add(
         "--dm-rates",
         type=lambda v: [float(x) for x in v.split(",")],
