@@ -713,26 +713,49 @@ async def send_contexts(
     if not pairs:
         return {}
     result = await conn.execute(_SEND_CONTEXTS, {"pairs": list(pairs)})
-    return {(row.conversation_id, row.account_id): _send_context(row) for row in result}
+    contexts: dict[tuple[str, str], SendContext] = {}
+    rows: list[Any] = list(result)
+    # Unpacked by position, enums by dict: this runs for every sender of every batch.
+    for (
+        conversation_id,
+        account_id,
+        kind,
+        direct_key,
+        dissolved_at,
+        last_seq,
+        read_only_statement_id,
+        read_only_until,
+        role,
+        muted_until,
+        accepted,
+        state,
+        state_until,
+        enforcement,
+        recipient_friends,
+        blocked,
+    ) in rows:
+        contexts[(conversation_id, account_id)] = SendContext(
+            kind=_KINDS[kind],
+            direct_key=direct_key,
+            dissolved=dissolved_at is not None,
+            last_seq=int(last_seq),
+            role=_ROLES[role],
+            muted_until=muted_until,
+            accepted=bool(accepted),
+            read_only=read_only_statement_id is not None,
+            read_only_until=read_only_until,
+            sender_state=_STATES[state],
+            sender_state_until=state_until,
+            sender_bounds=bounds_from_json(enforcement),
+            recipient_friends_sender=bool(recipient_friends),
+            blocked=bool(blocked),
+        )
+    return contexts
 
 
-def _send_context(row: Row[Any]) -> SendContext:
-    return SendContext(
-        kind=ConversationKind(row.kind),
-        direct_key=row.direct_key,
-        dissolved=row.dissolved_at is not None,
-        last_seq=int(row.last_seq),
-        role=Role(row.role),
-        muted_until=row.muted_until,
-        accepted=bool(row.accepted),
-        read_only=row.read_only_statement_id is not None,
-        read_only_until=row.read_only_until,
-        sender_state=AccountState(row.state),
-        sender_state_until=row.state_until,
-        sender_bounds=bounds_from_json(row.enforcement),
-        recipient_friends_sender=bool(row.recipient_friends),
-        blocked=bool(row.blocked),
-    )
+_KINDS = {kind.value: kind for kind in ConversationKind}
+_ROLES = {role.value: role for role in Role}
+_STATES = {state.value: state for state in AccountState}
 
 
 @dataclass(frozen=True, slots=True)
