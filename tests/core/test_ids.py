@@ -7,7 +7,7 @@ import time
 from hypothesis import given
 from hypothesis import strategies as st
 
-from courtyard.core.ids import ID_LENGTH, id_time_ms, is_valid_id, new_id
+from courtyard.core.ids import ID_LENGTH, _encode, _encode_id, id_time_ms, is_valid_id, new_id
 
 MAX_MS = (1 << 48) - 1
 millis = st.integers(min_value=0, max_value=MAX_MS)
@@ -53,3 +53,8 @@ def test_is_valid_id_accepts_only_the_alphabet_and_length(text: str) -> None:
 def test_ids_do_not_use_ambiguous_letters() -> None:
     for _ in range(1000):
         assert not set(new_id()) & set("ILOU")
+
+
+@given(st.integers(0, (1 << 48) - 1), st.integers(0, (1 << 80) - 1))
+def test_the_fast_encoding_equals_the_digit_by_digit_one(millis: int, random: int) -> None:
+    assert _encode_id(millis, random) == _encode(millis, 10) + _encode(random, 16)

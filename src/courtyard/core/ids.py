@@ -20,11 +20,24 @@ _RANDOM_LIMIT = 1 << 80
 
 
 def _encode(value: int, length: int) -> str:
+    """``value`` in ``length`` base32 digits, most significant first (the reference)."""
     chars = []
     for _ in range(length):
         chars.append(_ALPHABET[value & 31])
         value >>= 5
     return "".join(reversed(chars))
+
+
+# Two digits per lookup: an id is 13 lookups instead of 26 shifts (every message makes one).
+_PAIRS = [high + low for high in _ALPHABET for low in _ALPHABET]
+_PAIR_SHIFTS = tuple(range(120, -1, -10))
+
+
+def _encode_id(millis: int, random: int) -> str:
+    """``_encode(millis, 10) + _encode(random, 16)``: the 128 bits as 26 digits."""
+    value = (millis << 80) | random
+    pairs = _PAIRS
+    return "".join([pairs[(value >> shift) & 1023] for shift in _PAIR_SHIFTS])
 
 
 class _Monotonic:
@@ -61,7 +74,7 @@ def new_id(ms: int | None = None) -> str:
         millis, random = _from_clock.next(int(time.time() * 1000) & _TIME_MASK)
     else:
         millis, random = _given_time.next(ms & _TIME_MASK)
-    return _encode(millis, 10) + _encode(random, 16)
+    return _encode_id(millis, random)
 
 
 def id_time_ms(identifier: str) -> int:
