@@ -362,7 +362,7 @@ async def execute_many(conn: Conn, statement: Executable, rows: Sequence[dict[st
         return
     keys = tuple(rows[0])
     plan = _many_plan(conn.dialect, statement, keys)
-    if plan is None or len(rows) == 1:
+    if plan is None:
         await conn.execute(statement, list(rows) if len(rows) > 1 else rows[0])
         return
     order, processors = plan.keys, plan.processors
