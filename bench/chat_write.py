@@ -105,7 +105,8 @@ async def _run(
                 f"{len(cpu)} batches, {args.pairs} direct conversations, 60-char texts",
                 f"{per_batch:,.0f} µs CPU per batch (median)",
                 f"{per_batch / size:,.1f} µs CPU per message",
-                f"{statistics.median(wall) * 1e3:.2f} ms wall",
+                f"{statistics.median(wall) * 1e3:.2f} ms wall (p99 "
+                f"{sorted(wall)[int(len(wall) * 0.99)] * 1e3:.2f}, max {max(wall) * 1e3:.2f})",
             )
         )
     if len({x for x, _ in fit}) < 2:
