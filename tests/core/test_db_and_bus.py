@@ -7,8 +7,8 @@ import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import select
-from sqlalchemy.exc import StatementError
+from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError, StatementError
 
 from courtyard.container import Services
 from courtyard.core import json
@@ -104,6 +104,30 @@ async def test_after_commit_hooks_never_run_after_a_rollback(services: Services)
     async with db.write() as tx:
         tx.after_commit(hook)
     assert ran == ["hook"]
+
+
+async def test_a_failed_statement_rolls_back_and_the_next_write_works(services: Services) -> None:
+    """SQLite writes share one connection (its page cache stays warm): a statement that
+    fails mid-transaction must leave nothing behind and must not spoil the next write."""
+    db = services.db
+
+    async def audit(tx: Tx, tag: str) -> None:
+        await insert_audit(
+            tx.conn, at=services.clock.now(), actor_id=None, tag=tag, target_type="t", target_id="1"
+        )
+
+    async def spoiled() -> None:
+        async with db.write() as tx:
+            await audit(tx, "test:spoiled")
+            await tx.conn.execute(text("INSERT INTO no_such_table VALUES (1)"))
+
+    for attempt in range(3):
+        with pytest.raises(DBAPIError):
+            await spoiled()
+        async with db.write() as tx:
+            await audit(tx, f"test:after-{attempt}")
+        assert await audit_count(db, "test:spoiled") == 0
+        assert await audit_count(db, f"test:after-{attempt}") == 1
 
 
 async def test_a_failing_hook_does_not_undo_the_write_or_stop_other_hooks(

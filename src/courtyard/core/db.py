@@ -9,6 +9,7 @@ store functions receive the connection and never commit. Work registered with
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -172,6 +173,11 @@ class Database:
             )
         # SQLite allows one writer; serialising writers in-process avoids busy-waiting.
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        # SQLite: the one connection every write transaction uses. A connection's page cache
+        # and prepared statements survive between its own transactions, but any write by
+        # another connection empties its cache: taking the next pooled connection for each
+        # write (the pool rotates) re-read every B-tree page a batch touches.
+        self._writer: Connection | None = None
 
     @property
     def dialect(self) -> str:
@@ -194,20 +200,26 @@ class Database:
         if self._sync_engine is not None:
             assert self._write_lock is not None
             async with self._write_lock:
-                with self._sync_engine.connect() as raw_conn:
-                    sync_conn = raw_conn.execution_options(courtyard_write=True)
-                    tx = Tx(LoopConnection(sync_conn))
-                    transaction = sync_conn.begin()
-                    try:
-                        yield tx
-                        await tx._run_before_commit()
-                    except BaseException:
-                        transaction.rollback()
-                        raise
-                    # The commit's fsync takes milliseconds: wait for it in a thread (sqlite3
-                    # releases the GIL) so the loop keeps serving everyone else meanwhile; the
-                    # write lock stays held until it is done.
+                sync_conn = self._writer
+                if sync_conn is None or sync_conn.closed or sync_conn.invalidated:
+                    sync_conn = self._sync_engine.connect().execution_options(courtyard_write=True)
+                    self._writer = sync_conn
+                tx = Tx(LoopConnection(sync_conn))
+                transaction = sync_conn.begin()
+                try:
+                    yield tx
+                    await tx._run_before_commit()
+                except BaseException:
+                    self._after_failure(sync_conn, transaction.rollback)
+                    raise
+                # The commit's fsync takes milliseconds: wait for it in a thread (sqlite3
+                # releases the GIL) so the loop keeps serving everyone else meanwhile; the
+                # write lock stays held until it is done.
+                try:
                     await _uncancellable(asyncio.to_thread(transaction.commit))
+                except BaseException:
+                    self._after_failure(sync_conn, transaction.rollback)
+                    raise
         else:
             assert self._async_engine is not None
             async with self._async_engine.connect() as conn:
@@ -216,6 +228,17 @@ class Database:
                     yield tx
                     await tx._run_before_commit()
         await tx._run_after_commit()
+
+    def _after_failure(self, conn: Connection, rollback: Callable[[], None]) -> None:
+        """Roll back a failed write; a writer connection that cannot even do that is closed
+        and the next write opens a fresh one."""
+        try:
+            rollback()
+        except Exception:
+            log.warning("the writer connection could not roll back; replacing it")
+            self._writer = None
+            with contextlib.suppress(Exception):
+                conn.invalidate()
 
     async def run_in_transaction(self, fn: Callable[[Connection], T]) -> T:
         """Run synchronous engine-level work (migrations) in one transaction."""
@@ -235,6 +258,9 @@ class Database:
             return await conn.run_sync(fn)
 
     async def dispose(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
         if self._sync_engine is not None:
             self._sync_engine.dispose()
         if self._async_engine is not None:
