@@ -61,6 +61,7 @@ from courtyard.core.db import (
     execute_many,
     insert_ignoring_duplicates,
     metadata,
+    padded,
 )
 from courtyard.governance.ladder import Bound, bounds_from_json
 from courtyard.governance.model import AccountState
@@ -698,9 +699,12 @@ _SEND_CONTEXTS = (
         )
     )
     .where(
+        # The conversation ids first: SQLite plans a row-value IN over a list as a scan of
+        # every membership; this one it answers from the primary key's index.
+        _sender.c.conversation_id.in_(bindparam("conversation_ids", expanding=True)),
         tuple_(_sender.c.conversation_id, _sender.c.account_id).in_(
             bindparam("pairs", expanding=True)
-        )
+        ),
     )
 )
 
@@ -712,7 +716,11 @@ async def send_contexts(
     is missing is a sender who is not a member."""
     if not pairs:
         return {}
-    result = await conn.execute(_SEND_CONTEXTS, {"pairs": list(pairs)})
+    conversation_ids = sorted({conversation_id for conversation_id, _ in pairs})
+    result = await conn.execute(
+        _SEND_CONTEXTS,
+        {"conversation_ids": padded(conversation_ids), "pairs": padded(list(pairs))},
+    )
     contexts: dict[tuple[str, str], SendContext] = {}
     rows: list[Any] = list(result)
     # Unpacked by position, enums by dict: this runs for every sender of every batch.
@@ -1001,7 +1009,7 @@ _BY_CLIENT_KEYS = select(messages).where(
 async def messages_by_client_keys(conn: Conn, keys: Sequence[str]) -> dict[str, StoredMessage]:
     if not keys:
         return {}
-    result = await conn.execute(_BY_CLIENT_KEYS, {"keys": list(keys)})
+    result = await conn.execute(_BY_CLIENT_KEYS, {"keys": padded(list(keys))})
     return {row.client_key: _message(row) for row in result}
 
 

@@ -332,6 +332,17 @@ def insert_ignoring_duplicates(conn: Conn, table: Table) -> Insert:
     return sqlite_insert(table).on_conflict_do_nothing()
 
 
+def padded(values: Sequence[T]) -> list[T]:
+    """``values`` (not empty) repeated at the end to the next power of two, for an expanding
+    ``IN``: a batch's lists vary in length and each length is a new SQL string for SQLite and
+    PostgreSQL to prepare; padded, a statement has a handful of shapes whose prepared forms
+    the drivers keep. Repeats change nothing in an ``IN``."""
+    size = 1
+    while size < len(values):
+        size *= 2
+    return [*values, *([values[-1]] * (size - len(values)))]
+
+
 # ---- executemany without per-row statement machinery --------------------------------------
 
 

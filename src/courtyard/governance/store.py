@@ -41,6 +41,7 @@ from courtyard.core.db import (
     execute_many,
     insert_ignoring_duplicates,
     metadata,
+    padded,
 )
 from courtyard.core.ids import new_id
 from courtyard.governance import audit
@@ -659,7 +660,7 @@ async def read_counters(conn: Conn, reads: list[tuple[str, int, bool]]) -> list[
         wanted.setdefault((distinct, after), {}).setdefault(key, []).append(index)
     for (distinct, after), positions in wanted.items():
         rows = await conn.execute(
-            _read_statement(distinct), {"keys": list(positions), "after": after}
+            _read_statement(distinct), {"keys": padded(list(positions)), "after": after}
         )
         for row in rows.all():
             key, value = cast(tuple[str, int], tuple(row))
