@@ -541,7 +541,8 @@ class _Resolver:
         """Whether there is a word boundary between projected chars i-1 and i."""
         if self._ascii:  # cheap: no offset maps, just the lengths of the words
             return i in self._ascii_bounds(p is Projection.SKELETON)
-        form, starts, ends = self.projected.offsets(p)
+        projected = self.projected
+        form = projected.form(p)
         removable = tables().removable
         # Invisible chars still in the projection never separate words: skip them.
         left, right = i - 1, i
@@ -553,7 +554,7 @@ class _Resolver:
             return True
         if not is_word_char(form[left]) or not is_word_char(form[right]):
             return True
-        lo, hi = ends[left], starts[right]
+        lo, hi = projected.char_span(p, left)[1], projected.char_span(p, right)[0]
         return hi > lo and tables().separator_search(self.text, lo, hi) is not None
 
     def _ascii_bounds(self, skeleton: bool) -> frozenset[int]:
