@@ -86,6 +86,9 @@ class Pending:
     # Set when no signal hit: the candidates are the kind's rules without a signal gate, and
     # ``finish`` picks those whose first numeric gate passes by threshold, not one by one.
     ungated: _UngatedIndex | None = None
+    # Set when some signal hit: the candidates are the gated rules only, and ``finish`` adds
+    # the ungated rules whose first numeric gate can pass (in rule order).
+    also: _UngatedIndex | None = None
 
     @property
     def counter_reads(self) -> frozenset[str]:
@@ -320,6 +323,8 @@ class CompiledPolicy:
                 entry.classifiers |= rule.condition.fields("classifiers")
                 entry.author_fields |= rule.condition.fields("author")
         for entry in index.values():
+            for name, rules in entry.by_signal.items():
+                entry.by_signal[name] = list(dict.fromkeys(rules))  # in order, once each
             entry.ungated_author_fields = frozenset(
                 name for rule in entry.ungated for name in rule.author_fields
             )
@@ -381,7 +386,12 @@ class CompiledPolicy:
     def evaluate(self, event: PolicyEvent) -> Decision:
         """Decide with the facts already on the event (the CLI, examples, the benchmark)."""
         pending = self.prepare(event)
-        return Decision.allow() if pending is None else self.finish(pending)
+        if pending is None:
+            return Decision.allow()
+        ungated = pending.ungated
+        if ungated is not None and ungated.none_pass(pending.event):
+            return Decision.allow()  # what finish decides with no candidate, without a scope
+        return self.finish(pending)
 
     def prepare(self, event: PolicyEvent) -> Pending | None:
         """Signals and the rules they make candidates; None when no rule can fire.
@@ -404,14 +414,20 @@ class CompiledPolicy:
                 entry.ungated_author_fields,
                 entry.ungated_index,
             )
-        candidates: list[CompiledRule] = list(entry.ungated)
-        for rules in gated:
-            candidates.extend(rules)
-        candidates = sorted(set(candidates), key=lambda rule: rule.order)
-        author_fields: set[str] = set()
+        if len(gated) == 1:
+            candidates = gated[0]  # each list of by_signal is in rule order, without repeats
+        else:
+            candidates = sorted({rule for rules in gated for rule in rules}, key=_ORDER)
+        author_fields = set(entry.ungated_author_fields)
         for rule in candidates:
             author_fields |= rule.author_fields
-        return Pending(event, found, tuple(candidates), frozenset(author_fields))
+        return Pending(
+            event,
+            found,
+            tuple(candidates),
+            frozenset(author_fields),
+            also=entry.ungated_index if entry.ungated else None,
+        )
 
     def finish(self, pending: Pending, author: Mapping[str, Any] | None = None) -> Decision:
         """Run the candidate rules with the author facts the service fetched."""
@@ -426,6 +442,12 @@ class CompiledPolicy:
         candidates = pending.candidates
         if pending.ungated is not None:
             candidates = pending.ungated.select(scope)
+        elif pending.also is not None:
+            # The ungated rules whose gates pass_gates could pass (numbers by threshold; a
+            # value that is not a number, or a bool, keeps the whole group).
+            chosen = pending.also.select(scope, bools=True)
+            if chosen:
+                candidates = tuple(sorted((*candidates, *chosen), key=_ORDER))
         for rule in candidates:
             passed = scope.gates_pass(rule)
             if not passed:
@@ -523,6 +545,14 @@ def example_event(example: Example, kind: EventKind) -> PolicyEvent:
 
 
 _DECIDED = object()
+_AUTHOR_DEFAULTS: dict[str, Any] = VARIABLES["author"]
+
+
+def _order(rule: CompiledRule) -> int:
+    return rule.order
+
+
+_ORDER = _order
 
 
 class _Scope:
@@ -630,17 +660,17 @@ class _Scope:
     def hit(self, rule: CompiledRule) -> RuleHit:
         spec = rule.spec
         return RuleHit(
-            rule_id=spec.id,
-            policy_clause=spec.policy,
-            reason=spec.reason_en,
-            reason_zh=spec.reason_zh,
-            evidence=self._evidence(rule),
-            action=spec.action,
-            mode=spec.mode,
-            severity=spec.severity,
-            label=spec.label,
-            pack_id=rule.pack_id,
-            pack_version=rule.pack_version,
+            spec.id,
+            spec.policy,
+            spec.reason_en,
+            self._evidence(rule),
+            spec.reason_zh,
+            spec.action,
+            spec.mode,
+            spec.severity,
+            spec.label,
+            rule.pack_id,
+            rule.pack_version,
         )
 
     def _evidence(self, rule: CompiledRule) -> dict[str, Any]:
@@ -670,8 +700,8 @@ class _ThresholdGroup:
     rules: tuple[CompiledRule, ...]
     strict: tuple[bool, ...]
 
-    def passing(self, value: Any) -> list[CompiledRule]:
-        if not isinstance(value, int | float):
+    def passing(self, value: Any, bools: bool = False) -> list[CompiledRule]:
+        if not isinstance(value, int | float) or (bools and isinstance(value, bool)):
             return list(self.rules)  # not a number: let each rule's program decide
         # Every rule with threshold < value passes; == value passes when not strict.
         end = bisect_right(self.thresholds, value)
@@ -719,13 +749,34 @@ class _UngatedIndex:
             )
         return cls(tuple(groups), tuple(rest))
 
-    def select(self, scope: _Scope) -> tuple[CompiledRule, ...]:
+    def select(self, scope: _Scope, *, bools: bool = False) -> tuple[CompiledRule, ...]:
+        """The rules whose first gate can pass (``bools``: a bool value keeps the group, as
+        ``gates_pass`` leaves a bool to the program)."""
         chosen: list[CompiledRule] = list(self.rest)
         for group in self.groups:
-            chosen.extend(group.passing(scope.number(group.root, group.field)))
+            chosen.extend(group.passing(scope.number(group.root, group.field), bools))
         if len(chosen) > 1:
-            chosen.sort(key=lambda rule: rule.order)
+            chosen.sort(key=_ORDER)
         return tuple(chosen)
+
+    def none_pass(self, event: PolicyEvent) -> bool:
+        """Whether ``select`` would choose nothing: the common case of a message with no
+        signal, decided from the author's facts without building a scope (only for groups
+        on ``author``, read as ``_Scope.number`` reads them)."""
+        if self.rest:
+            return False
+        author = event.facts.get("author", {})
+        if type(author) is not dict:
+            return False
+        for group in self.groups:
+            if group.root != "author" or group.field == "id":
+                return False
+            value = author.get(group.field)
+            if value is None:
+                value = _AUTHOR_DEFAULTS.get(group.field)
+            if group.passing(value):
+                return False
+        return True
 
 
 def _plan(condition: CheckedCondition) -> tuple[tuple[str, tuple[str, ...] | None], ...]:
