@@ -131,7 +131,8 @@ class _KindIndex:
     classifiers: set[str] = field(default_factory=set)
     author_fields: set[str] = field(default_factory=set)
     ungated_author_fields: frozenset[str] = frozenset()
-    ungated_index: _UngatedIndex | None = None
+    ungated_rules: tuple[CompiledRule, ...] = ()
+    ungated_index: _UngatedIndex = field(default_factory=lambda: _UngatedIndex((), ()))
     # What the matchers are asked for: None when this kind reads every list of the type
     # (the matcher then skips filtering), else the names.
     keyword_filter: frozenset[str] | None = None
@@ -328,6 +329,7 @@ class CompiledPolicy:
             entry.ungated_author_fields = frozenset(
                 name for rule in entry.ungated for name in rule.author_fields
             )
+            entry.ungated_rules = tuple(entry.ungated)
             entry.ungated_index = _UngatedIndex.build(entry.ungated)
             everything = self.keywords.list_names
             entry.keyword_filter = (
@@ -385,13 +387,15 @@ class CompiledPolicy:
 
     def evaluate(self, event: PolicyEvent) -> Decision:
         """Decide with the facts already on the event (the CLI, examples, the benchmark)."""
-        pending = self.prepare(event)
-        if pending is None:
+        entry = self._index.get(event.kind)
+        if entry is None:
             return Decision.allow()
-        ungated = pending.ungated
-        if ungated is not None and ungated.none_pass(pending.event):
+        found = self._signals(event, entry)
+        by_signal = entry.by_signal
+        gated = [rules for name in found if (rules := by_signal.get(name))]
+        if not gated and (not entry.ungated_rules or entry.ungated_index.none_pass(event)):
             return Decision.allow()  # what finish decides with no candidate, without a scope
-        return self.finish(pending)
+        return self.finish(self._pending(event, entry, found, gated))
 
     def prepare(self, event: PolicyEvent) -> Pending | None:
         """Signals and the rules they make candidates; None when no rule can fire.
@@ -404,13 +408,22 @@ class CompiledPolicy:
             return None
         found = self._signals(event, entry)
         gated = [rules for name in found if (rules := entry.by_signal.get(name))]
+        if not gated and not entry.ungated_rules:
+            return None
+        return self._pending(event, entry, found, gated)
+
+    def _pending(
+        self,
+        event: PolicyEvent,
+        entry: _KindIndex,
+        found: dict[str, list[Any]],
+        gated: list[list[CompiledRule]],
+    ) -> Pending:
         if not gated:
-            if not entry.ungated:
-                return None
             return Pending(
                 event,
                 found,
-                tuple(entry.ungated),
+                entry.ungated_rules,
                 entry.ungated_author_fields,
                 entry.ungated_index,
             )
@@ -426,7 +439,7 @@ class CompiledPolicy:
             found,
             tuple(candidates),
             frozenset(author_fields),
-            also=entry.ungated_index if entry.ungated else None,
+            also=entry.ungated_index if entry.ungated_rules else None,
         )
 
     def finish(self, pending: Pending, author: Mapping[str, Any] | None = None) -> Decision:
@@ -481,9 +494,10 @@ class CompiledPolicy:
                 (name, self.classifiers[name].classify(joined)) for name in entry.classifiers
             ]
         # The gate index looks signals up per pack; PII is shared by all packs.
-        for name in [key for key in found if key.startswith("*/pii.")]:
-            for pack in self.packs:
-                found[_qualified(pack.id, name[2:])] = found[name]
+        if entry.pii:
+            for name in [key for key in found if key.startswith("*/pii.")]:
+                for pack in self.packs:
+                    found[_qualified(pack.id, name[2:])] = found[name]
         return found
 
     def _text_signals(
@@ -774,8 +788,10 @@ class _UngatedIndex:
             value = author.get(group.field)
             if value is None:
                 value = _AUTHOR_DEFAULTS.get(group.field)
-            if group.passing(value):
+            if not isinstance(value, int | float):
                 return False
+            if bisect_right(group.thresholds, value) and group.passing(value):
+                return False  # (passing is empty when no threshold is below the value)
         return True
 
 
