@@ -14,6 +14,7 @@ from courtyard.governance.text import (
     Projected,
     Projection,
     phrase_pinyin,
+    pinyin_kinds,
     pinyin_segmentable,
     project,
     project_term,
@@ -174,12 +175,20 @@ spans_text = st.text(
 
 
 @settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
-@given(spans_text | texts)
-def test_point_spans_equal_the_offset_maps(text: str) -> None:
+@given(spans_text | texts, st.booleans())
+def test_point_spans_equal_the_offset_maps(text: str, hinted: bool) -> None:
     """raw_span, char_span and form without offset lists give what the whole-text maps
     give, for every slice of every projection."""
     fast = Projected(text, {})
     full = Projected(text, {})
+    if hinted:  # what the matcher passes: the forms it computed, the kinds it has
+        forms = project(text).forms
+        simplified = forms[Projection.SIMPLIFIED]
+        fast = Projected(
+            text,
+            {Projection.SIMPLIFIED: simplified, Projection.PINYIN: forms[Projection.PINYIN]},
+            kinds={simplified: pinyin_kinds(simplified)},
+        )
     for projection in ALL_PROJECTIONS:
         mapped, starts, ends = full.offsets(projection)
         assert fast.form(projection) == mapped, projection

@@ -54,6 +54,7 @@ _RAW, _FOLDED, _COMPACT, _SKELETON, _SIMPLIFIED, _PINYIN, _INITIALS = (
 _SCANNED: Final = (Projection.COMPACT, Projection.SKELETON, Projection.SIMPLIFIED,
                    Projection.PINYIN)  # fmt: skip
 _SCANNED_INDEXES: Final = tuple(PROJECTION_INDEX[p] for p in _SCANNED)
+_SCANNED_BITS: Final = tuple((PROJECTION_INDEX[p], 1 << PROJECTION_INDEX[p]) for p in _SCANNED)
 _I_FOLDED, _I_COMPACT, _I_SKELETON, _I_SIMPLIFIED, _I_PINYIN, _I_INITIALS = (
     PROJECTION_INDEX[p]
     for p in (
@@ -329,17 +330,17 @@ class KeywordMatcher:
                 return []
         forms = compute_forms(text, self._want)
         segments: dict[str, int] = {}
-        for p in _SCANNED:
-            form = forms[PROJECTION_INDEX[p]]
+        for index, bit in _SCANNED_BITS:
+            form = forms[index]
             if form is not None:
-                bit = 1 << PROJECTION_INDEX[p]
                 segments[form] = segments.get(form, 0) | bit
         found: list[tuple[int, int, int]] = []
+        shared: dict[str, str] = {}
         if self._automaton is not None:
             joined = _SEPARATOR.join(segments)
             found = self._automaton.find_matches_as_indexes(joined, overlapping=True)
             if found:
-                found = _prefilter(found, self._pattern_mask, forms, segments, text)
+                found = _prefilter(found, self._pattern_mask, forms, segments, text, shared)
         initials: list[tuple[str, int, int]] = []
         if self._initials_keys:
             for tok in _INITIALS_TOKEN.finditer(text):
@@ -348,7 +349,8 @@ class KeywordMatcher:
                     initials.append((key, tok.start(), tok.end()))
         if not found and not initials:
             return []
-        return _Resolver(self, text, forms, segments, allowed, field).run(found, initials)
+        resolver = _Resolver(self, text, forms, segments, allowed, field, shared.get("kinds"))
+        return resolver.run(found, initials)
 
 
 def _prefilter(
@@ -357,6 +359,7 @@ def _prefilter(
     forms: list[str | None],
     segments: dict[str, int],
     text: str,
+    shared: dict[str, str] | None = None,
 ) -> list[tuple[int, int, int]]:
     """Drop, before any offset map is built, the candidates that cannot be hits: a pattern
     found in a segment of projections it does not stand for ("mamar", a Latin keyword, inside
@@ -398,6 +401,8 @@ def _prefilter(
         if usable == _PINYIN and cjk_pinyin:
             if kinds is None:
                 kinds = pinyin_kinds(simplified)
+                if shared is not None:
+                    shared["kinds"] = kinds  # the resolver's syllable kinds, the same string
             if kinds[a - start] == SYLLABLE_REST or (b < end and kinds[b - start] == SYLLABLE_REST):
                 continue
         kept.append(item)
@@ -440,10 +445,18 @@ class _Resolver:
         segments: dict[str, int],
         allowed: frozenset[int] | None,
         field: str,
+        kinds: str | None = None,
     ) -> None:
         self.m = matcher
         self.text = text
-        self.projected = Projected(text, {})
+        simplified = forms[PROJECTION_INDEX[Projection.SIMPLIFIED]]
+        pinyin = forms[PROJECTION_INDEX[Projection.PINYIN]]
+        self.projected = Projected(
+            text,
+            {}
+            if simplified is None or pinyin is None
+            else {Projection.SIMPLIFIED: simplified, Projection.PINYIN: pinyin},
+        )
         self.allowed = allowed
         self.field = field
         self.seg_starts: list[int] = []
@@ -457,6 +470,8 @@ class _Resolver:
             pos += len(form) + 1
         self._simplified = forms[PROJECTION_INDEX[Projection.SIMPLIFIED]] or ""
         self._kinds: str | None = None
+        if kinds is not None:
+            self._set_kinds(kinds)
         self._ascii = text.isascii()
         self._bounds: dict[bool, frozenset[int]] = {}
         del forms
@@ -564,15 +579,21 @@ class _Resolver:
             cached = self._bounds[skeleton] = _ascii_word_bounds(self.text, skeleton=skeleton)
         return cached
 
+    def _set_kinds(self, kinds: str) -> str:
+        """The syllable kinds of SIMPLIFIED, shared with the offset mapping of PINYIN."""
+        self._kinds = kinds
+        self.projected.kinds[self._simplified] = kinds
+        return kinds
+
     def _pinyin_aligned(  # noqa: PLR0912 - start, end and inside, each with its cases
         self, form: str, s: int, e: int, term_kinds: str
     ) -> bool:
         """A pinyin hit must start and end on syllable boundaries of CJK text, or on word
         boundaries of Latin text (a Latin run may also be a run of pinyin syllables); inside,
         the text's syllables must line up with the keyword's (先 "xian" is not 西安 "xi an")."""
-        if self._kinds is None:
-            self._kinds = pinyin_kinds(self._simplified)
         kinds = self._kinds
+        if kinds is None:
+            kinds = self._set_kinds(pinyin_kinds(self._simplified))
         p = Projection.PINYIN
         n = len(form)
         if s > 0:

@@ -224,6 +224,12 @@ class _CharClass:
     def might_contain(self, s: str) -> bool:
         return self._maybe(s) is not None
 
+    @property
+    def might_search(self) -> Callable[[str], re.Match[str] | None]:
+        """``might_contain`` as the bound search itself (truthy when it might): one Python
+        call less on the hot path."""
+        return self._maybe
+
     def search(self, s: str, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[str] | None:
         """Exact search (slow path only)."""
         return self._exact_pattern().search(s, pos, endpos)
@@ -233,7 +239,7 @@ class _CharClass:
         return (self._bmp() if _ASTRAL.search(s) is None else self._exact_pattern()).finditer(s)
 
     def sub(self, repl: str, s: str) -> str:
-        out = self._bmp().sub(repl, s)
+        out = (self._any or self._bmp()).sub(repl, s)
         if self._astral_body and _ASTRAL.search(out) is not None:
             if self._astral is None:
                 self._astral = re.compile(f"[{self._astral_body}]{self._suffix}")
@@ -355,10 +361,10 @@ class _Tables:
         self.remove_sub = removable_class.sub
         self.removable_finditer = removable_class.finditer
         self.early_remove_sub = _CharClass(early, "+").sub
-        self.has_marks = _CharClass(marks).might_contain
+        self.has_marks = _CharClass(marks).might_search
         self.removable = frozenset(map(chr, removable))
         composing = marks + [cp for cp in nonstarters if cp not in set(marks)]
-        self.composes = _CharClass(composing).might_contain
+        self.composes = _CharClass(composing).might_search
         self.unstable_finditer = _CharClass(
             cp
             for lo, hi in _SCAN
@@ -384,7 +390,7 @@ class _Tables:
             skel = self._skeleton_char(ch)
             if skel != ch.casefold():
                 self.skeleton[ord(ch)] = skel
-        self.skeleton_search = _CharClass(self.skeleton).might_contain
+        self.skeleton_search = _CharClass(self.skeleton).might_search
         self.skeleton_nonempty = all(self.skeleton.values())
         # ASCII fast path: one bytes.translate plus "m" -> "rn" (the only expansion in ASCII).
         table = bytearray(range(256))
@@ -420,7 +426,7 @@ class _Tables:
         }
         self.syllables = frozenset(syllables.values())
         han_class = _CharClass(syllables)
-        self.han_search = han_class.might_contain
+        self.han_search = han_class.might_search
         self.han_sub = han_class.sub
 
         self.t2s = opencc.OpenCC("t2s")
@@ -432,7 +438,7 @@ class _Tables:
             else [ord(a) for a in han if self.t2s.convert(a) != a]
         )
         traditional_class = _CharClass(traditional)
-        self.traditional_search = traditional_class.might_contain
+        self.traditional_search = traditional_class.might_search
         self.traditional_finditer = traditional_class.finditer
 
         # For term_forms_many (keywords in bulk, at compile): "plain" chars are those for
@@ -569,6 +575,8 @@ class Projected:
     forms: dict[Projection, str]
     _maps: dict[str, _Map] = field(default_factory=dict, repr=False, compare=False)
     _points: dict[str, _Points | None] = field(default_factory=dict, repr=False, compare=False)
+    # Syllable kinds (pinyin_kinds) a caller already has, by the string they are of.
+    kinds: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def raw_span(self, projection: Projection, start: int, end: int) -> tuple[int, int]:
         """Offsets in `raw` of the projected slice [start, end) (only called on a hit).
@@ -617,7 +625,9 @@ class Projected:
             fast = points[name]
             assert fast is not None
             back = fast.back
-            if back is not None:
+            if fast.kinds is not None:
+                index -= fast.kinds.count(SYLLABLE_REST, 0, index + 1)
+            elif back is not None:
                 if fast.removed is None:
                     index = bisect_right(back, index)
                 else:
@@ -653,7 +663,19 @@ class Projected:
                 result = None
         else:
             parent = self._fast(_PARENT[name])
-            result = None if parent is None else _stage_points(name, parent.text, t)
+            known = None
+            # The PINYIN form the caller already has, when it is of this string.
+            if (
+                name == "pinyin"
+                and parent is not None
+                and self.forms.get(Projection.SIMPLIFIED) == parent.text
+            ):
+                known = self.forms.get(Projection.PINYIN)
+            result = (
+                None
+                if parent is None
+                else _stage_points(name, parent.text, t, known, self.kinds.get(parent.text))
+            )
             if result is not None and name in _PROJECTION_NAMES and "exotic" in points:
                 index = PROJECTION_INDEX[Projection(name)]
                 if compute_forms(self.raw, 1 << index)[index] != result.text:
@@ -771,17 +793,20 @@ _PARENT: Final = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built for every stage of every hit (frozen costs 4x)
 class _Points:
     """One stage of Projected's fast path: its string, and how character j maps back to the
     previous stage: ``back`` None is one to one; else, with ``removed`` None, ``back`` holds
     the cumulative lengths of each input character's output (j comes from
     ``bisect_right(back, j)``); with ``removed`` (a removal stage), ``back`` holds the output
-    positions before which runs were removed and ``removed`` the lengths removed so far."""
+    positions before which runs were removed and ``removed`` the lengths removed so far;
+    ``kinds`` (PINYIN): the syllable kinds of the input, so that j comes from j minus the
+    syllable continuations up to it."""
 
     text: str
     back: list[int] | None
     removed: list[int] | None = None
+    kinds: str | None = None
 
 
 def _pieces_points(text: str, out: str | None, pieces: Callable[[], list[str]]) -> _Points:
@@ -821,26 +846,23 @@ def _nfkc_points(raw: str, t: _Tables) -> _Points:
     return _Points(text, list(accumulate(lengths)))
 
 
-def _stage_points(name: str, text: str, t: _Tables) -> _Points | None:  # noqa: PLR0911 - per stage
-    """Stage `name` from its parent's string `text` (see Projected._stage)."""
+def _stage_points(  # noqa: PLR0911 - per stage
+    name: str, text: str, t: _Tables, known: str | None = None, kinds: str | None = None
+) -> _Points | None:
+    """Stage `name` from its parent's string `text` (see Projected._stage); for PINYIN,
+    `known` and `kinds` are ``text.translate(t.pinyin)`` and ``pinyin_kinds(text)`` if the
+    caller has them."""
     if name in ("folded", "compact"):
         return _pieces_points(text, text.casefold(), lambda: list(map(str.casefold, text)))
     if name == "bare":
-        chars: list[str] = []
-        before: list[int] = []
-        removed: list[int] = []
-        pos = total = 0
-        for m in t.removable_finditer(text):
-            a, b = m.span()
-            chars.append(text[pos:a])
-            before.append(a - total)
-            total += b - a
-            removed.append(total)
-            pos = b
-        if not before:
+        spans = [m.span() for m in t.removable_finditer(text)]
+        if not spans:
             return _Points(text, None)
-        chars.append(text[pos:])
-        return _Points("".join(chars), before, removed)
+        removed = list(accumulate(b - a for a, b in spans))
+        before = [a - total for (a, _), total in zip(spans, [0, *removed], strict=False)]
+        pieces = [text[b:a] for (_, b), (a, _) in zip([(0, 0), *spans], spans, strict=False)]
+        pieces.append(text[spans[-1][1] :])
+        return _Points("".join(pieces), before, removed)
     if name == "skeleton":
         if not t.skeleton_search(text):
             return _pieces_points(text, text.casefold(), lambda: list(map(str.casefold, text)))
@@ -855,9 +877,15 @@ def _stage_points(name: str, text: str, t: _Tables) -> _Points | None:  # noqa: 
         return _Points(converted, None) if len(converted) == len(text) else None
     if name == "pinyin":
         table = t.pinyin
-        return _pieces_points(
-            text, text.translate(table), lambda: list(map(table.get, map(ord, text), text))
-        )
+        out = text.translate(table) if known is None else known
+        if len(out) != len(text):
+            # Each character's syllable starts where its kinds do (one C call, no pieces);
+            # equal lengths mean every syllable has its kinds (none is empty).
+            if kinds is None:
+                kinds = text.translate(t.pinyin_kinds)
+            if len(kinds) == len(out):
+                return _Points(out, None, None, kinds)
+        return _pieces_points(text, out, lambda: list(map(table.get, map(ord, text), text)))
     if name == "initials":
         pinyin = t.pinyin
         return _Points(
