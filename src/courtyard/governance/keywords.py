@@ -342,7 +342,7 @@ class KeywordMatcher:
             if found:
                 found = _prefilter(found, self._pattern_mask, forms, segments, text, shared)
         initials: list[tuple[str, int, int]] = []
-        if self._initials_keys:
+        if self._initials_keys and _INITIALS_TOKEN.search(text) is not None:
             for tok in _INITIALS_TOKEN.finditer(text):
                 key = _fold(tok.group())
                 if key in self._initials_keys:
@@ -372,8 +372,8 @@ def _prefilter(
     for form, mask in segments.items():
         bounds.append((pos, pos + len(form), mask))
         pos += len(form) + 1
-    pinyin = forms[PROJECTION_INDEX[Projection.PINYIN]]
-    simplified = forms[PROJECTION_INDEX[Projection.SIMPLIFIED]] or ""
+    pinyin = forms[_I_PINYIN]
+    simplified = forms[_I_SIMPLIFIED] or ""
     cjk_pinyin = pinyin is not None and pinyin != simplified
     kinds: str | None = None
     ascii_text = text.isascii()
