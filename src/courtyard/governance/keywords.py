@@ -153,6 +153,7 @@ class KeywordMatcher:
 
     def _compile(self, lists: Sequence[KeywordList]) -> None:  # noqa: PLR0912, PLR0915
         self._lists: tuple[KeywordList, ...] = tuple(lists)
+        self._allowed: dict[frozenset[str], frozenset[int]] = {}
         self._list_index: dict[str, int] = {}
         # Terms (entries, combo parts, exceptions), column by column: a few big lists of
         # strings and ints rather than objects per term, which the cyclic GC would scan after
@@ -311,6 +312,20 @@ class KeywordMatcher:
             else None
         )
 
+    def _allowed_lists(self, lists: Collection[str]) -> frozenset[int]:
+        """List indexes for names; the engine passes the same frozenset for every event of
+        a kind, so those are looked up once."""
+        cached = self._allowed.get(lists) if isinstance(lists, frozenset) else None
+        if cached is not None:
+            return cached
+        try:
+            allowed = frozenset(self._list_index[name] for name in lists)
+        except KeyError as exc:
+            raise ValueError(f"unknown keyword list {exc.args[0]!r}") from None
+        if isinstance(lists, frozenset) and len(self._allowed) < 256:
+            self._allowed[lists] = allowed
+        return allowed
+
     @property
     def list_names(self) -> frozenset[str]:
         return frozenset(self._list_index)
@@ -319,15 +334,9 @@ class KeywordMatcher:
         self, text: str, *, lists: Collection[str] | None = None, field: str = "text"
     ) -> list[KeywordHit]:
         """Every hit of the (selected) lists in `text`, with raw offsets, in text order."""
-        if lists is None:
-            allowed = None
-        else:
-            try:
-                allowed = frozenset(self._list_index[name] for name in lists)
-            except KeyError as exc:
-                raise ValueError(f"unknown keyword list {exc.args[0]!r}") from None
-            if not allowed:
-                return []
+        allowed = None if lists is None else self._allowed_lists(lists)
+        if allowed is not None and not allowed:
+            return []
         forms = compute_forms(text, self._want)
         segments: dict[str, int] = {}
         for index, bit in _SCANNED_BITS:
