@@ -13,6 +13,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from operator import attrgetter
 from typing import Any, Protocol, TypeVar
 
 import cel
@@ -456,8 +457,8 @@ class CompiledPolicy:
         if pending.ungated is not None:
             candidates = pending.ungated.select(scope)
         elif pending.also is not None:
-            # The ungated rules whose gates pass_gates could pass (numbers by threshold; a
-            # value that is not a number, or a bool, keeps the whole group).
+            # Only the ungated rules whose first numeric gate can pass (by threshold; a value
+            # that is not a number, or a bool, keeps its group for gates_pass to decide).
             chosen = pending.also.select(scope, bools=True)
             if chosen:
                 candidates = tuple(sorted((*candidates, *chosen), key=_ORDER))
@@ -561,12 +562,7 @@ def example_event(example: Example, kind: EventKind) -> PolicyEvent:
 _DECIDED = object()
 _AUTHOR_DEFAULTS: dict[str, Any] = VARIABLES["author"]
 
-
-def _order(rule: CompiledRule) -> int:
-    return rule.order
-
-
-_ORDER = _order
+_ORDER = attrgetter("order")  # rules sort by their place in the packs
 
 
 class _Scope:
