@@ -112,7 +112,7 @@ class CompiledRule:
     # (signal, qualified name); the facts it cites, as (root, field).
     gates: tuple[tuple[int, tuple[str, ...]], ...] = ()
     cited_signals: tuple[tuple[str, str], ...] = ()
-    cited_facts: tuple[tuple[str, str], ...] = ()
+    cited_facts: tuple[tuple[str, str, str, Any], ...] = ()  # root, field, key, default
 
     @property
     def id(self) -> str:
@@ -301,7 +301,7 @@ class CompiledPolicy:
                         for signal in sorted(condition.signals)
                     ),
                     cited_facts=tuple(
-                        (root, name)
+                        (root, name, f"{root}.{name}", VARIABLES[root].get(name))
                         for root in ("author", "event", "content")
                         for name in sorted(condition.fields(root))
                     ),
@@ -685,18 +685,19 @@ class _Scope:
 
     def _evidence(self, rule: CompiledRule) -> dict[str, Any]:
         signals: list[dict[str, Any]] = []
+        known = self._described
         for signal, qualified in rule.cited_signals:
-            described = self._described.get(qualified)
+            described = known.get(qualified)
             if described is None:
                 spec = self._policy._signal_specs.get(qualified)
                 described = [
                     _describe(signal, spec, item) for item in self._found.get(qualified, ())
                 ]
-                self._described[qualified] = described
-            signals.extend(described)
+                known[qualified] = described
+            signals += described
         facts: dict[str, Any] = {}
-        for root, name in rule.cited_facts:
-            facts[f"{root}.{name}"] = self.root(root).get(name, VARIABLES[root].get(name))
+        for root, name, key, default in rule.cited_facts:
+            facts[key] = self.root(root).get(name, default)
         return {"condition": rule.spec.when, "signals": signals, "facts": facts}
 
 
