@@ -26,6 +26,12 @@ What is measured, all pure CPU (no server, no database, no network), single thre
   interleaved rounds measured in the same run (the machine is shared: absolute figures drift,
   ratios measured side by side much less).
 
+``--compare-with DIR`` measures this checkout against another one (say a worktree of the
+previous commit) in two child processes on the same workload, alternating in slices of half a
+second for ``--rounds`` rounds, and prints the median per-round ratios and whether every
+decision record is identical: on a shared machine whose speed drifts from minute to minute,
+that is the comparison to trust.
+
 Bounded in time: about a minute by default (``--duration`` sets the main loop), under 20 s
 with ``--quick`` (10,000 keywords, 1 s). ``--markdown`` prints the table for
 docs/performance.md; ``--profile`` adds a cProfile summary of ``evaluate`` over the messages.
@@ -36,6 +42,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import gc
+import hashlib
 import io
 import json
 import os
@@ -593,8 +600,11 @@ def _goal(ok: bool) -> str:
     return "meets" if ok else "MISSES"
 
 
-def print_table(rows: Sequence[Row], markdown: bool) -> None:
-    header: Row = ("measure", "parameters", "figure", "bar / note")
+def print_table(
+    rows: Sequence[Row],
+    markdown: bool,
+    header: Row = ("measure", "parameters", "figure", "bar / note"),
+) -> None:
     if markdown:
         print("| " + " | ".join(header) + " |")
         print("|" + "|".join("---" for _ in header) + "|")
@@ -784,6 +794,115 @@ def run(args: argparse.Namespace) -> None:  # noqa: PLR0915 - one figure after a
         print(profile(policy, gen.events))
 
 
+# ---- two trees side by side ------------------------------------------------------------------
+
+# What --compare-with measures, and the share of a round's budget each gets.
+_PARTS = {"all": 1.0, "clean": 0.5, "hit": 0.5, "keywords": 0.3, "regex": 0.2, "links": 0.1}
+
+
+def _serve(args: argparse.Namespace) -> None:
+    """Child of --compare-with: build the workload and the policy with the ``courtyard`` on
+    PYTHONPATH, print a digest of every decision, then measure what stdin asks for (one
+    "part budget" per line) and print µs of CPU time per call."""
+    work = Workload(args.keywords, 20, 200, args.messages, 0.05, args.seed)
+    gen = generate(work)
+    with tempfile.TemporaryDirectory(prefix="courtyard-bench-policy-") as tmp:
+        policy, _, _ = load(write_pack(Path(tmp) / "all", gen, work, None), check_examples=False)
+    digest = hashlib.sha256()
+    fired: list[bool] = []
+    for event, text in zip(gen.events, gen.messages, strict=True):
+        decision = policy.evaluate(event)
+        digest.update(repr(decision).encode())
+        digest.update(repr(policy.keywords.match(text)).encode())
+        fired.append(bool(decision.hits or decision.shadow_hits))
+    parts: dict[str, tuple[Callable[[Any], Any], Sequence[Any]]] = {
+        "all": (policy.evaluate, gen.events),
+        "clean": (policy.evaluate, [e for e, f in zip(gen.events, fired, strict=True) if not f]),
+        "hit": (policy.evaluate, [e for e, f in zip(gen.events, fired, strict=True) if f]),
+        "keywords": (policy.keywords.match, gen.messages),
+        "regex": (policy.regexes.match, gen.messages),
+        "links": (extract_links, gen.messages),
+    }
+    print(json.dumps({"digest": digest.hexdigest(), "hit": sum(fired)}), flush=True)
+    for line in sys.stdin:
+        name, budget = line.split()
+        function, items = parts[name]
+        print(json.dumps(per_message_us(function, items, float(budget), rounds=1)), flush=True)
+
+
+def compare(args: argparse.Namespace) -> None:
+    """This tree against another (``--compare-with DIR``, e.g. a worktree of the previous
+    commit): one child process per tree, the same workload, measured in alternating slices of
+    a fraction of a second, round after round, so that both see the same machine. Reports
+    the median of the per-round ratios (this tree / the other) and whether every decision
+    record (rule, spans, projection, entry) is identical."""
+    here = Path(__file__).resolve().parents[1]
+    trees = [here, Path(args.compare_with).resolve()]
+    command = [sys.executable, __file__, "--serve", "--keywords", str(args.keywords)]
+    command += ["--messages", str(args.messages), "--seed", str(args.seed)]
+    children = [
+        subprocess.Popen(  # noqa: S603
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(tree / "src")},
+        )
+        for tree in trees
+    ]
+    ready = [json.loads(child.stdout.readline()) for child in children]  # type: ignore[union-attr]
+    same = ready[0]["digest"] == ready[1]["digest"]
+    budget = 0.1 if args.quick else 0.5
+    results: list[dict[str, list[float]]] = [{name: [] for name in _PARTS} for _ in trees]
+    for round_ in range(args.rounds):
+        for k, (name, share) in enumerate(_PARTS.items()):
+            order = [0, 1] if (round_ + k) % 2 == 0 else [1, 0]
+            for i in order:
+                pipe_in, pipe_out = children[i].stdin, children[i].stdout
+                assert pipe_in is not None
+                assert pipe_out is not None
+                pipe_in.write(f"{name} {budget * share}\n")
+                pipe_in.flush()
+                results[i][name].append(float(json.loads(pipe_out.readline())))
+    for child in children:
+        assert child.stdin is not None
+        child.stdin.close()
+        child.wait()
+    rows: list[Row] = []
+    median_ratio: dict[str, float] = {}
+    for name in _PARTS:
+        ratios = sorted(a / b for a, b in zip(results[0][name], results[1][name], strict=True))
+        median_ratio[name] = statistics.median(ratios)
+        rows.append(
+            (
+                f"{name}: µs of CPU per call",
+                f"{statistics.median(results[1][name]):.1f} → "
+                f"{statistics.median(results[0][name]):.1f}",
+                f"{median_ratio[name]:.2f}x",
+                f"rounds {ratios[0]:.2f}–{ratios[-1]:.2f}",
+            )
+        )
+    per_cpu_s = [1e6 / statistics.median(r["all"]) for r in results]
+    rows.append(
+        (
+            "decisions per CPU second",
+            f"{per_cpu_s[1]:,.0f} → {per_cpu_s[0]:,.0f}",
+            f"{1 / median_ratio['all']:.2f}x throughput",
+            f"{args.rounds} rounds, {ready[0]['hit']} of {args.messages:,} msgs fire a rule",
+        )
+    )
+    rows.append(
+        (
+            "decision records",
+            f"{trees[1].name} vs {trees[0].name}",
+            "identical" if same else "DIFFERENT",
+            "repr of every Decision and keyword hit list, hashed",
+        )
+    )
+    print(f"this tree: {trees[0]}; other: {trees[1]}")
+    print_table(rows, args.markdown, ("measure", "other → this tree", "this / other", "note"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="10,000 keywords, 1 s: a smoke run")
@@ -793,8 +912,16 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=20_240_611)
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     parser.add_argument("--profile", action="store_true", help="add a cProfile of evaluate")
+    parser.add_argument(
+        "--compare-with",
+        metavar="DIR",
+        help="another checkout (e.g. a worktree of the previous commit): measure both "
+        "side by side, alternating, and print the ratios",
+    )
+    parser.add_argument("--rounds", type=int, default=12, help="rounds of --compare-with")
     parser.add_argument("--load-only", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--no-examples", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.load_only:
         _load_only(args.load_only, not args.no_examples)
@@ -807,7 +934,12 @@ def main() -> None:
         args.keywords = 10_000 if args.quick else 100_000
     if args.duration is None:
         args.duration = 1.0 if args.quick else 10.0
-    run(args)
+    if args.serve:
+        _serve(args)
+    elif args.compare_with:
+        compare(args)
+    else:
+        run(args)
 
 
 if __name__ == "__main__":

@@ -266,14 +266,17 @@ def brute_force(policy: CompiledPolicy, event: PolicyEvent) -> set[str]:
     words=st.lists(st.sampled_from(WORDS), max_size=5),
     # The rules' thresholds and their neighbours, so every boundary is exercised.
     age=st.sampled_from([0, 4, 5, 29, 30, 364, 365, 400]) | st.integers(0, 800),
-    rate=st.sampled_from([0, 19, 20, 21, 35, 36]) | st.integers(0, 40),
+    rate=st.sampled_from([0, 19, 20, 21, 35, 36, 20.0, 19.5, 35.5]) | st.integers(0, 40),
     hops=st.integers(0, 5),
 )
 def test_gates_and_the_index_never_change_which_rules_fire(
-    words: list[str], age: int, rate: int, hops: int
+    words: list[str], age: int, rate: float, hops: int
 ) -> None:
     policy = compiled()
     event = message(" ".join(words), account_age_days=age, messages_per_minute=rate, hops=hops)
     decision = policy.evaluate(event)
     fired = {hit.rule_id for hit in (*decision.hits, *decision.shadow_hits)}
     assert fired == brute_force(policy, event)
+    # evaluate's shortcut for a message no rule can fire on decides what finish decides
+    pending = policy.prepare(event)
+    assert decision == (policy.finish(pending) if pending is not None else decision)

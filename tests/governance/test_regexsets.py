@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from courtyard.governance.regexsets import RegexHit, RegexMatcher, RegexSet
@@ -114,3 +114,57 @@ def test_no_hit_fast_path_is_cheap() -> None:
         matcher.match(text)
     per_call = (time.perf_counter() - start) / 2000
     assert per_call < 100e-6
+
+
+# Patterns of every shape the gate reads (literals, classes, categories, repeats, groups,
+# alternations, inline flags, lookarounds, backreferences) and text with the characters
+# IGNORECASE and Unicode classes treat specially (Kelvin sign, long s, dotted I, fullwidth and
+# Arabic-Indic digits, Unicode spaces).
+GATE_PATTERNS = [
+    r"\bORD-\d{8}\b", r"\b[A-Z]{2}\d{3}[A-Z]{2}\b", r"(?<!\d)1[3-9]\d{3}(?!\d)",
+    r"\bwx[_-]?id[_-]?[a-z0-9]{2,}\b", r"\b(?:t|telegram)\.me/[a-z0-9_]{2,}", r"k+s",
+    r"promo[-_ ]?code[:：]\s*\w{2,}", r"[a-z0-9._%+-]+@(?:tempmail|x)\.[a-z]{2,}", r"ſt|İx",
+    r"(?i)KS", r"(?-i:Kx)", r"(a)\1", r"(?P<w>b)(?P=w)", r"\s\d", r"[^a]z", r".q", r"(?>ab)c",
+    r"a++k", r"(?:ab|c|d)e", r"x|y", r"\w{3}", r"加\s*微\s*信", r"[Ａ-Ｚ]{2}", r"\d\d",
+    r"k@?s", r"(?:#)?z{1,2}", r"@*t", r"(?:q|@)?e",
+]  # fmt: skip
+gate_text = st.text(
+    st.sampled_from("abcdekstxyzqAKSTXYZ019 -_.:：@/ORDİıſKſ\u0661\uff11\u3000\u00a0加微信Ｋ"),
+    max_size=30,
+)
+
+
+def _re_flags(letters: str) -> int:
+    import re
+
+    return (re.IGNORECASE if "i" in letters else 0) | (re.MULTILINE if "m" in letters else 0)
+
+
+@settings(max_examples=400)
+@given(
+    gate_text,
+    st.lists(st.sampled_from(GATE_PATTERNS), min_size=1, max_size=4, unique=True),
+    st.lists(st.sampled_from(GATE_PATTERNS), min_size=1, max_size=3, unique=True),
+    st.sampled_from(["", "i", "im"]),
+)
+def test_the_character_gate_changes_no_result(
+    text: str, first: list[str], second: list[str], flags: str
+) -> None:
+    """Skipping texts without any character some pattern needs gives the hits of running
+    every pattern (the gate is a necessary condition, never a filter of its own)."""
+    import re
+
+    sets = [RegexSet("a", tuple(first), flags=flags), RegexSet("b", tuple(second), flags="i")]
+    matcher = RegexMatcher(sets)
+    expected = sorted(
+        (
+            RegexHit(rs.name, p, m.start(), m.end(), m.group())
+            for rs in sets
+            for p in rs.patterns
+            for m in re.finditer(p, text, _re_flags(rs.flags))
+        ),
+        key=lambda h: (h.start, h.set_name, h.pattern, h.end),
+    )
+    got = sorted(matcher.match(text), key=lambda h: (h.start, h.set_name, h.pattern, h.end))
+    assert got == expected
+    assert matcher.match(text, sets=["b"]) == [h for h in matcher.match(text) if h.set_name == "b"]

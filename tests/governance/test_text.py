@@ -14,6 +14,7 @@ from courtyard.governance.text import (
     Projected,
     Projection,
     phrase_pinyin,
+    pinyin_kinds,
     pinyin_segmentable,
     project,
     project_term,
@@ -159,6 +160,46 @@ def test_raw_span_is_a_slice_that_projects_to_contain_the_match(
         if projection is Projection.SIMPLIFIED:
             continue  # OpenCC converts phrases: a slice may convert differently
         assert form[start:end] in again, (form[start:end], again)
+
+
+# Characters that take every branch of the point mapping: NFKC expansions (①, ﬁ, ㎏, ¨),
+# casefold expansions (ß, ﬀ, İ), skeleton expansions (m, M), supplementary characters,
+# OpenCC conversions that may change the length (乾隆, 著), marks and conjoining jamo.
+spans_text = st.text(
+    st.sampled_from(
+        "am Mx1 .,-\u200b\u0301\u0308ßﬀﬁİ①㎏¨ａＢ　，。發乾隆著隻臺後加微信刷单银行"
+        "\U0001d400\U0001f600\u1100\u1161\uac00аерΡé⼈ｶ"
+    ),
+    max_size=24,
+)
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(spans_text | texts, st.booleans())
+def test_point_spans_equal_the_offset_maps(text: str, hinted: bool) -> None:
+    """raw_span, char_span and form without offset lists give what the whole-text maps
+    give, for every slice of every projection."""
+    fast = Projected(text, {})
+    full = Projected(text, {})
+    if hinted:  # what the matcher passes: the forms it computed, the kinds it has
+        forms = project(text).forms
+        simplified = forms[Projection.SIMPLIFIED]
+        fast = Projected(
+            text,
+            {Projection.SIMPLIFIED: simplified, Projection.PINYIN: forms[Projection.PINYIN]},
+            kinds={simplified: pinyin_kinds(simplified)},
+        )
+    for projection in ALL_PROJECTIONS:
+        mapped, starts, ends = full.offsets(projection)
+        assert fast.form(projection) == mapped, projection
+        for i in range(len(mapped)):
+            assert fast.char_span(projection, i) == (starts[i], ends[i]), (projection, i)
+        for a in range(len(mapped) + 1):
+            expected_empty = (starts[a], starts[a]) if a < len(mapped) else (len(text),) * 2
+            assert fast.raw_span(projection, a, a) == expected_empty
+            for b in range(a + 1, len(mapped) + 1):
+                expected = (min(starts[a:b]), max(ends[a:b]))
+                assert fast.raw_span(projection, a, b) == expected, (projection, a, b)
 
 
 @given(texts)

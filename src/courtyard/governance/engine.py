@@ -13,6 +13,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from operator import attrgetter
 from typing import Any, Protocol, TypeVar
 
 import cel
@@ -86,6 +87,9 @@ class Pending:
     # Set when no signal hit: the candidates are the kind's rules without a signal gate, and
     # ``finish`` picks those whose first numeric gate passes by threshold, not one by one.
     ungated: _UngatedIndex | None = None
+    # Set when some signal hit: the candidates are the gated rules only, and ``finish`` adds
+    # the ungated rules whose first numeric gate can pass (in rule order).
+    also: _UngatedIndex | None = None
 
     @property
     def counter_reads(self) -> frozenset[str]:
@@ -108,7 +112,7 @@ class CompiledRule:
     # (signal, qualified name); the facts it cites, as (root, field).
     gates: tuple[tuple[int, tuple[str, ...]], ...] = ()
     cited_signals: tuple[tuple[str, str], ...] = ()
-    cited_facts: tuple[tuple[str, str], ...] = ()
+    cited_facts: tuple[tuple[str, str, str, Any], ...] = ()  # root, field, key, default
 
     @property
     def id(self) -> str:
@@ -128,7 +132,8 @@ class _KindIndex:
     classifiers: set[str] = field(default_factory=set)
     author_fields: set[str] = field(default_factory=set)
     ungated_author_fields: frozenset[str] = frozenset()
-    ungated_index: _UngatedIndex | None = None
+    ungated_rules: tuple[CompiledRule, ...] = ()
+    ungated_index: _UngatedIndex = field(default_factory=lambda: _UngatedIndex((), ()))
     # What the matchers are asked for: None when this kind reads every list of the type
     # (the matcher then skips filtering), else the names.
     keyword_filter: frozenset[str] | None = None
@@ -296,7 +301,7 @@ class CompiledPolicy:
                         for signal in sorted(condition.signals)
                     ),
                     cited_facts=tuple(
-                        (root, name)
+                        (root, name, f"{root}.{name}", VARIABLES[root].get(name))
                         for root in ("author", "event", "content")
                         for name in sorted(condition.fields(root))
                     ),
@@ -320,9 +325,12 @@ class CompiledPolicy:
                 entry.classifiers |= rule.condition.fields("classifiers")
                 entry.author_fields |= rule.condition.fields("author")
         for entry in index.values():
+            for name, rules in entry.by_signal.items():
+                entry.by_signal[name] = list(dict.fromkeys(rules))  # in order, once each
             entry.ungated_author_fields = frozenset(
                 name for rule in entry.ungated for name in rule.author_fields
             )
+            entry.ungated_rules = tuple(entry.ungated)
             entry.ungated_index = _UngatedIndex.build(entry.ungated)
             everything = self.keywords.list_names
             entry.keyword_filter = (
@@ -380,8 +388,15 @@ class CompiledPolicy:
 
     def evaluate(self, event: PolicyEvent) -> Decision:
         """Decide with the facts already on the event (the CLI, examples, the benchmark)."""
-        pending = self.prepare(event)
-        return Decision.allow() if pending is None else self.finish(pending)
+        entry = self._index.get(event.kind)
+        if entry is None:
+            return Decision.allow()
+        found = self._signals(event, entry)
+        by_signal = entry.by_signal
+        gated = [rules for name in found if (rules := by_signal.get(name))]
+        if not gated and (not entry.ungated_rules or entry.ungated_index.none_pass(event)):
+            return Decision.allow()  # what finish decides with no candidate, without a scope
+        return self.finish(self._pending(event, entry, found, gated))
 
     def prepare(self, event: PolicyEvent) -> Pending | None:
         """Signals and the rules they make candidates; None when no rule can fire.
@@ -394,24 +409,39 @@ class CompiledPolicy:
             return None
         found = self._signals(event, entry)
         gated = [rules for name in found if (rules := entry.by_signal.get(name))]
+        if not gated and not entry.ungated_rules:
+            return None
+        return self._pending(event, entry, found, gated)
+
+    def _pending(
+        self,
+        event: PolicyEvent,
+        entry: _KindIndex,
+        found: dict[str, list[Any]],
+        gated: list[list[CompiledRule]],
+    ) -> Pending:
         if not gated:
-            if not entry.ungated:
-                return None
             return Pending(
                 event,
                 found,
-                tuple(entry.ungated),
+                entry.ungated_rules,
                 entry.ungated_author_fields,
                 entry.ungated_index,
             )
-        candidates: list[CompiledRule] = list(entry.ungated)
-        for rules in gated:
-            candidates.extend(rules)
-        candidates = sorted(set(candidates), key=lambda rule: rule.order)
-        author_fields: set[str] = set()
+        if len(gated) == 1:
+            candidates = gated[0]  # each list of by_signal is in rule order, without repeats
+        else:
+            candidates = sorted({rule for rules in gated for rule in rules}, key=_ORDER)
+        author_fields = set(entry.ungated_author_fields)
         for rule in candidates:
             author_fields |= rule.author_fields
-        return Pending(event, found, tuple(candidates), frozenset(author_fields))
+        return Pending(
+            event,
+            found,
+            tuple(candidates),
+            frozenset(author_fields),
+            also=entry.ungated_index if entry.ungated_rules else None,
+        )
 
     def finish(self, pending: Pending, author: Mapping[str, Any] | None = None) -> Decision:
         """Run the candidate rules with the author facts the service fetched."""
@@ -426,6 +456,12 @@ class CompiledPolicy:
         candidates = pending.candidates
         if pending.ungated is not None:
             candidates = pending.ungated.select(scope)
+        elif pending.also is not None:
+            # Only the ungated rules whose first numeric gate can pass (by threshold; a value
+            # that is not a number, or a bool, keeps its group for gates_pass to decide).
+            chosen = pending.also.select(scope, bools=True)
+            if chosen:
+                candidates = tuple(sorted((*candidates, *chosen), key=_ORDER))
         for rule in candidates:
             passed = scope.gates_pass(rule)
             if not passed:
@@ -459,9 +495,10 @@ class CompiledPolicy:
                 (name, self.classifiers[name].classify(joined)) for name in entry.classifiers
             ]
         # The gate index looks signals up per pack; PII is shared by all packs.
-        for name in [key for key in found if key.startswith("*/pii.")]:
-            for pack in self.packs:
-                found[_qualified(pack.id, name[2:])] = found[name]
+        if entry.pii:
+            for name in [key for key in found if key.startswith("*/pii.")]:
+                for pack in self.packs:
+                    found[_qualified(pack.id, name[2:])] = found[name]
         return found
 
     def _text_signals(
@@ -523,6 +560,9 @@ def example_event(example: Example, kind: EventKind) -> PolicyEvent:
 
 
 _DECIDED = object()
+_AUTHOR_DEFAULTS: dict[str, Any] = VARIABLES["author"]
+
+_ORDER = attrgetter("order")  # rules sort by their place in the packs
 
 
 class _Scope:
@@ -630,33 +670,34 @@ class _Scope:
     def hit(self, rule: CompiledRule) -> RuleHit:
         spec = rule.spec
         return RuleHit(
-            rule_id=spec.id,
-            policy_clause=spec.policy,
-            reason=spec.reason_en,
-            reason_zh=spec.reason_zh,
-            evidence=self._evidence(rule),
-            action=spec.action,
-            mode=spec.mode,
-            severity=spec.severity,
-            label=spec.label,
-            pack_id=rule.pack_id,
-            pack_version=rule.pack_version,
+            spec.id,
+            spec.policy,
+            spec.reason_en,
+            self._evidence(rule),
+            spec.reason_zh,
+            spec.action,
+            spec.mode,
+            spec.severity,
+            spec.label,
+            rule.pack_id,
+            rule.pack_version,
         )
 
     def _evidence(self, rule: CompiledRule) -> dict[str, Any]:
         signals: list[dict[str, Any]] = []
+        known = self._described
         for signal, qualified in rule.cited_signals:
-            described = self._described.get(qualified)
+            described = known.get(qualified)
             if described is None:
                 spec = self._policy._signal_specs.get(qualified)
                 described = [
                     _describe(signal, spec, item) for item in self._found.get(qualified, ())
                 ]
-                self._described[qualified] = described
-            signals.extend(described)
+                known[qualified] = described
+            signals += described
         facts: dict[str, Any] = {}
-        for root, name in rule.cited_facts:
-            facts[f"{root}.{name}"] = self.root(root).get(name, VARIABLES[root].get(name))
+        for root, name, key, default in rule.cited_facts:
+            facts[key] = self.root(root).get(name, default)
         return {"condition": rule.spec.when, "signals": signals, "facts": facts}
 
 
@@ -670,8 +711,8 @@ class _ThresholdGroup:
     rules: tuple[CompiledRule, ...]
     strict: tuple[bool, ...]
 
-    def passing(self, value: Any) -> list[CompiledRule]:
-        if not isinstance(value, int | float):
+    def passing(self, value: Any, bools: bool = False) -> list[CompiledRule]:
+        if not isinstance(value, int | float) or (bools and isinstance(value, bool)):
             return list(self.rules)  # not a number: let each rule's program decide
         # Every rule with threshold < value passes; == value passes when not strict.
         end = bisect_right(self.thresholds, value)
@@ -719,13 +760,36 @@ class _UngatedIndex:
             )
         return cls(tuple(groups), tuple(rest))
 
-    def select(self, scope: _Scope) -> tuple[CompiledRule, ...]:
+    def select(self, scope: _Scope, *, bools: bool = False) -> tuple[CompiledRule, ...]:
+        """The rules whose first gate can pass (``bools``: a bool value keeps the group, as
+        ``gates_pass`` leaves a bool to the program)."""
         chosen: list[CompiledRule] = list(self.rest)
         for group in self.groups:
-            chosen.extend(group.passing(scope.number(group.root, group.field)))
+            chosen.extend(group.passing(scope.number(group.root, group.field), bools))
         if len(chosen) > 1:
-            chosen.sort(key=lambda rule: rule.order)
+            chosen.sort(key=_ORDER)
         return tuple(chosen)
+
+    def none_pass(self, event: PolicyEvent) -> bool:
+        """Whether ``select`` would choose nothing: the common case of a message with no
+        signal, decided from the author's facts without building a scope (only for groups
+        on ``author``, read as ``_Scope.number`` reads them)."""
+        if self.rest:
+            return False
+        author = event.facts.get("author", {})
+        if type(author) is not dict:
+            return False
+        for group in self.groups:
+            if group.root != "author" or group.field == "id":
+                return False
+            value = author.get(group.field)
+            if value is None:
+                value = _AUTHOR_DEFAULTS.get(group.field)
+            if not isinstance(value, int | float):
+                return False
+            if bisect_right(group.thresholds, value) and group.passing(value):
+                return False  # (passing is empty when no threshold is below the value)
+        return True
 
 
 def _plan(condition: CheckedCondition) -> tuple[tuple[str, tuple[str, ...] | None], ...]:

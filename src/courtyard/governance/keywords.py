@@ -54,6 +54,7 @@ _RAW, _FOLDED, _COMPACT, _SKELETON, _SIMPLIFIED, _PINYIN, _INITIALS = (
 _SCANNED: Final = (Projection.COMPACT, Projection.SKELETON, Projection.SIMPLIFIED,
                    Projection.PINYIN)  # fmt: skip
 _SCANNED_INDEXES: Final = tuple(PROJECTION_INDEX[p] for p in _SCANNED)
+_SCANNED_BITS: Final = tuple((PROJECTION_INDEX[p], 1 << PROJECTION_INDEX[p]) for p in _SCANNED)
 _I_FOLDED, _I_COMPACT, _I_SKELETON, _I_SIMPLIFIED, _I_PINYIN, _I_INITIALS = (
     PROJECTION_INDEX[p]
     for p in (
@@ -152,6 +153,7 @@ class KeywordMatcher:
 
     def _compile(self, lists: Sequence[KeywordList]) -> None:  # noqa: PLR0912, PLR0915
         self._lists: tuple[KeywordList, ...] = tuple(lists)
+        self._allowed: dict[frozenset[str], frozenset[int]] = {}
         self._list_index: dict[str, int] = {}
         # Terms (entries, combo parts, exceptions), column by column: a few big lists of
         # strings and ints rather than objects per term, which the cyclic GC would scan after
@@ -310,6 +312,20 @@ class KeywordMatcher:
             else None
         )
 
+    def _allowed_lists(self, lists: Collection[str]) -> frozenset[int]:
+        """List indexes for names; the engine passes the same frozenset for every event of
+        a kind, so those are looked up once."""
+        cached = self._allowed.get(lists) if isinstance(lists, frozenset) else None
+        if cached is not None:
+            return cached
+        try:
+            allowed = frozenset(self._list_index[name] for name in lists)
+        except KeyError as exc:
+            raise ValueError(f"unknown keyword list {exc.args[0]!r}") from None
+        if isinstance(lists, frozenset) and len(self._allowed) < 256:
+            self._allowed[lists] = allowed
+        return allowed
+
     @property
     def list_names(self) -> frozenset[str]:
         return frozenset(self._list_index)
@@ -318,37 +334,32 @@ class KeywordMatcher:
         self, text: str, *, lists: Collection[str] | None = None, field: str = "text"
     ) -> list[KeywordHit]:
         """Every hit of the (selected) lists in `text`, with raw offsets, in text order."""
-        if lists is None:
-            allowed = None
-        else:
-            try:
-                allowed = frozenset(self._list_index[name] for name in lists)
-            except KeyError as exc:
-                raise ValueError(f"unknown keyword list {exc.args[0]!r}") from None
-            if not allowed:
-                return []
+        allowed = None if lists is None else self._allowed_lists(lists)
+        if allowed is not None and not allowed:
+            return []
         forms = compute_forms(text, self._want)
         segments: dict[str, int] = {}
-        for p in _SCANNED:
-            form = forms[PROJECTION_INDEX[p]]
+        for index, bit in _SCANNED_BITS:
+            form = forms[index]
             if form is not None:
-                bit = 1 << PROJECTION_INDEX[p]
                 segments[form] = segments.get(form, 0) | bit
         found: list[tuple[int, int, int]] = []
+        shared: dict[str, str] = {}
         if self._automaton is not None:
             joined = _SEPARATOR.join(segments)
             found = self._automaton.find_matches_as_indexes(joined, overlapping=True)
             if found:
-                found = _prefilter(found, self._pattern_mask, forms, segments, text)
+                found = _prefilter(found, self._pattern_mask, forms, segments, text, shared)
         initials: list[tuple[str, int, int]] = []
-        if self._initials_keys:
+        if self._initials_keys and _INITIALS_TOKEN.search(text) is not None:
             for tok in _INITIALS_TOKEN.finditer(text):
                 key = _fold(tok.group())
                 if key in self._initials_keys:
                     initials.append((key, tok.start(), tok.end()))
         if not found and not initials:
             return []
-        return _Resolver(self, text, forms, segments, allowed, field).run(found, initials)
+        resolver = _Resolver(self, text, forms, segments, allowed, field, shared.get("kinds"))
+        return resolver.run(found, initials)
 
 
 def _prefilter(
@@ -357,6 +368,7 @@ def _prefilter(
     forms: list[str | None],
     segments: dict[str, int],
     text: str,
+    shared: dict[str, str] | None = None,
 ) -> list[tuple[int, int, int]]:
     """Drop, before any offset map is built, the candidates that cannot be hits: a pattern
     found in a segment of projections it does not stand for ("mamar", a Latin keyword, inside
@@ -369,8 +381,8 @@ def _prefilter(
     for form, mask in segments.items():
         bounds.append((pos, pos + len(form), mask))
         pos += len(form) + 1
-    pinyin = forms[PROJECTION_INDEX[Projection.PINYIN]]
-    simplified = forms[PROJECTION_INDEX[Projection.SIMPLIFIED]] or ""
+    pinyin = forms[_I_PINYIN]
+    simplified = forms[_I_SIMPLIFIED] or ""
     cjk_pinyin = pinyin is not None and pinyin != simplified
     kinds: str | None = None
     ascii_text = text.isascii()
@@ -398,6 +410,8 @@ def _prefilter(
         if usable == _PINYIN and cjk_pinyin:
             if kinds is None:
                 kinds = pinyin_kinds(simplified)
+                if shared is not None:
+                    shared["kinds"] = kinds  # the resolver's syllable kinds, the same string
             if kinds[a - start] == SYLLABLE_REST or (b < end and kinds[b - start] == SYLLABLE_REST):
                 continue
         kept.append(item)
@@ -440,10 +454,18 @@ class _Resolver:
         segments: dict[str, int],
         allowed: frozenset[int] | None,
         field: str,
+        kinds: str | None = None,
     ) -> None:
         self.m = matcher
         self.text = text
-        self.projected = Projected(text, {})
+        simplified = forms[PROJECTION_INDEX[Projection.SIMPLIFIED]]
+        pinyin = forms[PROJECTION_INDEX[Projection.PINYIN]]
+        self.projected = Projected(
+            text,
+            {}
+            if simplified is None or pinyin is None
+            else {Projection.SIMPLIFIED: simplified, Projection.PINYIN: pinyin},
+        )
         self.allowed = allowed
         self.field = field
         self.seg_starts: list[int] = []
@@ -457,6 +479,8 @@ class _Resolver:
             pos += len(form) + 1
         self._simplified = forms[PROJECTION_INDEX[Projection.SIMPLIFIED]] or ""
         self._kinds: str | None = None
+        if kinds is not None:
+            self._set_kinds(kinds)
         self._ascii = text.isascii()
         self._bounds: dict[bool, frozenset[int]] = {}
         del forms
@@ -541,7 +565,8 @@ class _Resolver:
         """Whether there is a word boundary between projected chars i-1 and i."""
         if self._ascii:  # cheap: no offset maps, just the lengths of the words
             return i in self._ascii_bounds(p is Projection.SKELETON)
-        form, starts, ends = self.projected.offsets(p)
+        projected = self.projected
+        form = projected.form(p)
         removable = tables().removable
         # Invisible chars still in the projection never separate words: skip them.
         left, right = i - 1, i
@@ -553,7 +578,7 @@ class _Resolver:
             return True
         if not is_word_char(form[left]) or not is_word_char(form[right]):
             return True
-        lo, hi = ends[left], starts[right]
+        lo, hi = projected.char_span(p, left)[1], projected.char_span(p, right)[0]
         return hi > lo and tables().separator_search(self.text, lo, hi) is not None
 
     def _ascii_bounds(self, skeleton: bool) -> frozenset[int]:
@@ -563,15 +588,21 @@ class _Resolver:
             cached = self._bounds[skeleton] = _ascii_word_bounds(self.text, skeleton=skeleton)
         return cached
 
+    def _set_kinds(self, kinds: str) -> str:
+        """The syllable kinds of SIMPLIFIED, shared with the offset mapping of PINYIN."""
+        self._kinds = kinds
+        self.projected.kinds[self._simplified] = kinds
+        return kinds
+
     def _pinyin_aligned(  # noqa: PLR0912 - start, end and inside, each with its cases
         self, form: str, s: int, e: int, term_kinds: str
     ) -> bool:
         """A pinyin hit must start and end on syllable boundaries of CJK text, or on word
         boundaries of Latin text (a Latin run may also be a run of pinyin syllables); inside,
         the text's syllables must line up with the keyword's (先 "xian" is not 西安 "xi an")."""
-        if self._kinds is None:
-            self._kinds = pinyin_kinds(self._simplified)
         kinds = self._kinds
+        if kinds is None:
+            kinds = self._set_kinds(pinyin_kinds(self._simplified))
         p = Projection.PINYIN
         n = len(form)
         if s > 0:

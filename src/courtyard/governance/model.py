@@ -146,7 +146,12 @@ class Decision:
     ) -> Decision:
         if not hits and not shadow_hits:
             return _ALLOW
-        verdict = max((hit.action for hit in hits), key=lambda v: v.rank, default=Verdict.ALLOW)
+        # The first most restrictive action (max by rank, without a key call per hit).
+        verdict, best = Verdict.ALLOW, -1
+        for hit in hits:
+            rank = _VERDICT_RANK[hit.action]
+            if rank > best:
+                verdict, best = hit.action, rank
         labels = tuple(dict.fromkeys(hit.label for hit in hits if hit.label))
         return cls(verdict, hits, labels, shadow_hits=shadow_hits)
 

@@ -224,6 +224,12 @@ class _CharClass:
     def might_contain(self, s: str) -> bool:
         return self._maybe(s) is not None
 
+    @property
+    def might_search(self) -> Callable[[str], re.Match[str] | None]:
+        """``might_contain`` as the bound search itself (truthy when it might): one Python
+        call less on the hot path."""
+        return self._maybe
+
     def search(self, s: str, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[str] | None:
         """Exact search (slow path only)."""
         return self._exact_pattern().search(s, pos, endpos)
@@ -233,7 +239,7 @@ class _CharClass:
         return (self._bmp() if _ASTRAL.search(s) is None else self._exact_pattern()).finditer(s)
 
     def sub(self, repl: str, s: str) -> str:
-        out = self._bmp().sub(repl, s)
+        out = (self._any or self._bmp()).sub(repl, s)
         if self._astral_body and _ASTRAL.search(out) is not None:
             if self._astral is None:
                 self._astral = re.compile(f"[{self._astral_body}]{self._suffix}")
@@ -355,10 +361,10 @@ class _Tables:
         self.remove_sub = removable_class.sub
         self.removable_finditer = removable_class.finditer
         self.early_remove_sub = _CharClass(early, "+").sub
-        self.has_marks = _CharClass(marks).might_contain
+        self.has_marks = _CharClass(marks).might_search
         self.removable = frozenset(map(chr, removable))
         composing = marks + [cp for cp in nonstarters if cp not in set(marks)]
-        self.composes = _CharClass(composing).might_contain
+        self.composes = _CharClass(composing).might_search
         self.unstable_finditer = _CharClass(
             cp
             for lo, hi in _SCAN
@@ -366,6 +372,7 @@ class _Tables:
             if not unicodedata.is_normalized("NFKC", chr(cp))
         ).finditer
         self.cluster_finditer = re.compile(f"(?s).[{_char_class(nonstarters)}]*").finditer
+        self.nonstarter_search = _CharClass(nonstarters).search  # exact (compiled on first use)
 
         self.confusables: dict[str, str] = {}
         for item in _CONFUSABLES.split():
@@ -383,7 +390,7 @@ class _Tables:
             skel = self._skeleton_char(ch)
             if skel != ch.casefold():
                 self.skeleton[ord(ch)] = skel
-        self.skeleton_search = _CharClass(self.skeleton).might_contain
+        self.skeleton_search = _CharClass(self.skeleton).might_search
         self.skeleton_nonempty = all(self.skeleton.values())
         # ASCII fast path: one bytes.translate plus "m" -> "rn" (the only expansion in ASCII).
         table = bytearray(range(256))
@@ -419,7 +426,7 @@ class _Tables:
         }
         self.syllables = frozenset(syllables.values())
         han_class = _CharClass(syllables)
-        self.han_search = han_class.might_contain
+        self.han_search = han_class.might_search
         self.han_sub = han_class.sub
 
         self.t2s = opencc.OpenCC("t2s")
@@ -431,7 +438,7 @@ class _Tables:
             else [ord(a) for a in han if self.t2s.convert(a) != a]
         )
         traditional_class = _CharClass(traditional)
-        self.traditional_search = traditional_class.might_contain
+        self.traditional_search = traditional_class.might_search
         self.traditional_finditer = traditional_class.finditer
 
         # For term_forms_many (keywords in bulk, at compile): "plain" chars are those for
@@ -567,15 +574,114 @@ class Projected:
     raw: str
     forms: dict[Projection, str]
     _maps: dict[str, _Map] = field(default_factory=dict, repr=False, compare=False)
+    _points: dict[str, _Points | None] = field(default_factory=dict, repr=False, compare=False)
+    # Syllable kinds (pinyin_kinds) a caller already has, by the string they are of.
+    kinds: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def raw_span(self, projection: Projection, start: int, end: int) -> tuple[int, int]:
-        """Offsets in `raw` of the projected slice [start, end) (lazily builds offset maps;
-        only called on a hit)."""
+        """Offsets in `raw` of the projected slice [start, end) (only called on a hit).
+
+        Usually without offset maps: each stage keeps only how to map one of its characters
+        back (see _Points), and the span is that of its first and last characters. Text
+        whose NFKC is not char by char (combining marks) or whose OpenCC conversion changed
+        its length takes the whole-text maps (``offsets``)."""
+        name = projection.value
+        if self._fast(name) is not None:
+            if end <= start:
+                pos = self._raw_index(name, start) if start < self._form(name) else len(self.raw)
+                return pos, pos
+            return self._raw_index(name, start), self._raw_index(name, end - 1) + 1
         _, starts, ends = self.offsets(projection)
         if end <= start:
             pos = starts[start] if start < len(starts) else len(self.raw)
             return pos, pos
         return min(starts[start:end]), max(ends[start:end])
+
+    def form(self, projection: Projection) -> str:
+        """The projected string, as the offset maps index it."""
+        fast = self._fast(projection.value)
+        return fast.text if fast is not None else self.offsets(projection)[0]
+
+    def char_span(self, projection: Projection, index: int) -> tuple[int, int]:
+        """The raw span of one projected character (``offsets`` at one index)."""
+        name = projection.value
+        if self._fast(name) is not None:
+            i = self._raw_index(name, index)
+            return i, i + 1
+        _, starts, ends = self.offsets(projection)
+        return starts[index], ends[index]
+
+    def _form(self, name: str) -> int:
+        fast = self._fast(name)
+        assert fast is not None
+        return len(fast.text)
+
+    def _raw_index(self, name: str, index: int) -> int:
+        """The raw character that projected character `index` of stage `name` comes from
+        (every stage on the fast path maps each output character to one input character,
+        in order, so spans are those of the first and last characters)."""
+        points = self._points
+        while name != "raw":
+            fast = points[name]
+            assert fast is not None
+            back = fast.back
+            if fast.kinds is not None:
+                index -= fast.kinds.count(SYLLABLE_REST, 0, index + 1)
+            elif back is not None:
+                if fast.removed is None:
+                    index = bisect_right(back, index)
+                else:
+                    k = bisect_right(back, index)
+                    if k:
+                        index += fast.removed[k - 1]
+            name = _PARENT[name]
+        return index
+
+    def _fast(self, name: str) -> _Points | None:
+        """A stage's string and how to map its characters one stage back, without offset
+        lists; None when the text needs the whole-text maps. Mirrors ``_stage`` (a property
+        test checks every span against it)."""
+        points = self._points
+        if name in points:
+            return points[name]
+        t = tables()
+        result: _Points | None
+        if name == "raw":
+            result = _Points(self.raw, None)
+        elif name == "nfkc":
+            raw = self.raw
+            if _NFKC_OK("NFKC", raw):
+                result = _Points(raw, None)
+            elif not t.composes(raw):
+                result = _nfkc_points(raw, t)
+            elif t.nonstarter_search(raw) is None:
+                # A supplementary character (an emoji) but nothing that composes: every
+                # cluster is one character, so _stage's clusters are these characters; it
+                # then checks each projection against compute_forms, and so does this.
+                points["exotic"] = result = _nfkc_points(raw, t)
+            else:
+                result = None
+        else:
+            parent = self._fast(_PARENT[name])
+            known = None
+            # The PINYIN form the caller already has, when it is of this string.
+            if (
+                name == "pinyin"
+                and parent is not None
+                and self.forms.get(Projection.SIMPLIFIED) == parent.text
+            ):
+                known = self.forms.get(Projection.PINYIN)
+            result = (
+                None
+                if parent is None
+                else _stage_points(name, parent.text, t, known, self.kinds.get(parent.text))
+            )
+            if result is not None and name in _PROJECTION_NAMES and "exotic" in points:
+                index = PROJECTION_INDEX[Projection(name)]
+                if compute_forms(self.raw, 1 << index)[index] != result.text:
+                    result = None  # _stage re-aligns: take its maps
+        points[name] = result
+        return result
 
     def offsets(self, projection: Projection) -> _Map:
         """(projected string, raw start, raw end) per projected char, built on first use and
@@ -675,6 +781,117 @@ class Projected:
 
 
 _PROJECTION_NAMES: Final = frozenset(p.value for p in ALL_PROJECTIONS)
+_PARENT: Final = {
+    "nfkc": "raw",
+    "folded": "nfkc",
+    "bare": "nfkc",
+    "compact": "bare",
+    "skeleton": "bare",
+    "simplified": "compact",
+    "pinyin": "simplified",
+    "initials": "simplified",
+}
+
+
+@dataclass(slots=True)  # not frozen: built for every stage of every hit (frozen costs 4x)
+class _Points:
+    """One stage of Projected's fast path: its string, and how character j maps back to the
+    previous stage: ``back`` None is one to one; else, with ``removed`` None, ``back`` holds
+    the cumulative lengths of each input character's output (j comes from
+    ``bisect_right(back, j)``); with ``removed`` (a removal stage), ``back`` holds the output
+    positions before which runs were removed and ``removed`` the lengths removed so far;
+    ``kinds`` (PINYIN): the syllable kinds of the input, so that j comes from j minus the
+    syllable continuations up to it."""
+
+    text: str
+    back: list[int] | None
+    removed: list[int] | None = None
+    kinds: str | None = None
+
+
+def _pieces_points(text: str, out: str | None, pieces: Callable[[], list[str]]) -> _Points:
+    """A per-character transform, as _expand_if_needed/_spread build it: `out` (if given)
+    of the same length means one to one; else the pieces' lengths say where each came from."""
+    if out is not None and len(out) == len(text):
+        return _Points(out, None)
+    parts = pieces()
+    joined = "".join(parts)
+    if len(joined) == len(text) and "" not in parts:
+        return _Points(joined, None)
+    return _Points(joined, list(accumulate(map(len, parts))))
+
+
+def _nfkc_points(raw: str, t: _Tables) -> _Points:
+    """_nfkc_charwise without the lists: only the characters NFKC changes are visited."""
+    chars: list[str] = []
+    changed: list[tuple[int, int]] = []
+    pos = 0
+    for m in t.unstable_finditer(raw):
+        i = m.start()
+        if i > pos:
+            chars.append(raw[pos:i])
+        piece = unicodedata.normalize("NFKC", m.group())
+        chars.append(piece)
+        if len(piece) != 1:
+            changed.append((i, len(piece)))
+        pos = i + 1
+    if pos < len(raw):
+        chars.append(raw[pos:])
+    text = "".join(chars)
+    if not changed:
+        return _Points(text, None)
+    lengths = [1] * len(raw)
+    for i, size in changed:
+        lengths[i] = size
+    return _Points(text, list(accumulate(lengths)))
+
+
+def _stage_points(  # noqa: PLR0911 - per stage
+    name: str, text: str, t: _Tables, known: str | None = None, kinds: str | None = None
+) -> _Points | None:
+    """Stage `name` from its parent's string `text` (see Projected._stage); for PINYIN,
+    `known` and `kinds` are ``text.translate(t.pinyin)`` and ``pinyin_kinds(text)`` if the
+    caller has them."""
+    if name in ("folded", "compact"):
+        return _pieces_points(text, text.casefold(), lambda: list(map(str.casefold, text)))
+    if name == "bare":
+        spans = [m.span() for m in t.removable_finditer(text)]
+        if not spans:
+            return _Points(text, None)
+        removed = list(accumulate(b - a for a, b in spans))
+        before = [a - total for (a, _), total in zip(spans, [0, *removed], strict=False)]
+        pieces = [text[b:a] for (_, b), (a, _) in zip([(0, 0), *spans], spans, strict=False)]
+        pieces.append(text[spans[-1][1] :])
+        return _Points("".join(pieces), before, removed)
+    if name == "skeleton":
+        if not t.skeleton_search(text):
+            return _pieces_points(text, text.casefold(), lambda: list(map(str.casefold, text)))
+        if not t.skeleton_nonempty:  # pragma: no cover - only with different confusables data
+            return None
+        skeleton = t.skeleton
+        return _pieces_points(
+            text, None, lambda: list(map(skeleton.get, map(ord, text), map(str.casefold, text)))
+        )
+    if name == "simplified":
+        converted = t.t2s.convert(text) if t.traditional_search(text) else text
+        return _Points(converted, None) if len(converted) == len(text) else None
+    if name == "pinyin":
+        table = t.pinyin
+        out = text.translate(table) if known is None else known
+        if len(out) != len(text):
+            # Each character's syllable starts where its kinds do (one C call, no pieces);
+            # equal lengths mean every syllable has its kinds (none is empty).
+            if kinds is None:
+                kinds = text.translate(t.pinyin_kinds)
+            if len(kinds) == len(out):
+                return _Points(out, None, None, kinds)
+        return _pieces_points(text, out, lambda: list(map(table.get, map(ord, text), text)))
+    if name == "initials":
+        pinyin = t.pinyin
+        return _Points(
+            "".join(INITIALS_PLACEHOLDER if ord(ch) in pinyin else ch for ch in text), None
+        )
+    raise KeyError(name)  # pragma: no cover
 
 
 def pinyin_kinds(simplified: str) -> str:
