@@ -457,7 +457,7 @@ def run_dm(
                 _notes(peak),
             )
         )
-    for wanted in rates:
+    for index, wanted in enumerate(rates):
         rate = wanted * peak_rate if wanted <= 1 else wanted
         label = (
             f"DM at {wanted:.0%} of max (open loop)"
@@ -465,7 +465,13 @@ def run_dm(
             else f"DM at {wanted:,.0f} msg/s (open loop)"
         )
         steady = gen.phase(
-            nodes, tag="rate", duration=args.duration, closed_loop=False, rate=rate, **common
+            # Client ids are made from the tag: each phase needs its own.
+            nodes,
+            tag=f"rate{index}",
+            duration=args.duration,
+            closed_loop=False,
+            rate=rate,
+            **common,
         )
         rows.append(
             (
