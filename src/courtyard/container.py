@@ -132,6 +132,7 @@ async def build_services(
         due_process.restrictors["group"] = group
         virality.on_escalate = due_process.escalate_in
         governance.author_facts = accounts.author_facts
+        governance.author_facts_many = accounts.author_facts_many
         await governance.start(bus)
         for frame_type in ("send", "typing", "read"):
             realtime.frame_handlers[frame_type] = chats.handle_frame

@@ -59,3 +59,44 @@ async def test_small_chat_writes_are_asked_about(
     await bob.chat_preferences(allow_strangers=True)
     actions = [e.context.get("action") for e in policy.events if e.kind is EventKind.CONVERSATION]
     assert actions == ["mark_read", "update_settings", "hide", "recall", "allow_strangers"]
+
+
+async def test_a_batch_reads_its_authors_facts_in_one_go(
+    make_user: UserFactory, services: Services
+) -> None:
+    """A default rule reads the author's account age: a batch of sends from many authors
+    fetches the facts of those not cached in one bulk read (not a query per author inside
+    the write transaction), and a second batch finds them cached."""
+    users = [await make_user(f"facts{i}") for i in range(6)]
+    governance = services.governance
+    real_one, real_many = governance.author_facts, governance.author_facts_many
+    assert real_one is not None and real_many is not None
+    one_calls: list[str] = []
+    many_calls: list[list[str]] = []
+
+    async def one(account_id: str) -> dict[str, object]:
+        one_calls.append(account_id)
+        return await real_one(account_id)
+
+    async def many(account_ids: list[str]) -> dict[str, dict[str, object]]:
+        many_calls.append(list(account_ids))
+        return await real_many(account_ids)
+
+    governance.author_facts, governance.author_facts_many = one, many
+    events = [
+        PolicyEvent(
+            EventKind.MESSAGE,
+            actor_id=me(user)["id"],
+            subject_type="conversation",
+            subject_id=f"c{index}",
+            text={"text": "see you tomorrow"},
+            context={"conversation_kind": "direct", "hops": 0, "content_type": "message"},
+        )
+        for index, user in enumerate(users)
+    ]
+    for _ in range(2):
+        async with services.db.write() as tx:
+            decisions = await governance.decide_many_in(tx, events)
+        assert [d.verdict for d in decisions] == [Verdict.ALLOW] * len(events)
+    assert many_calls == [sorted(me(user)["id"] for user in users)]
+    assert one_calls == []

@@ -536,8 +536,14 @@ class AccountsService:
     async def author_facts(self, account_id: str) -> dict[str, Any]:
         """What governance rules may read about an author (``author.*`` in a condition)."""
         account = await self.get_account(account_id)
-        if account is None:
-            return {}
+        return {} if account is None else self._facts(account)
+
+    async def author_facts_many(self, account_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """``author_facts`` for many authors in two queries (a batch of sends)."""
+        accounts = await self.get_accounts(account_ids)
+        return {account_id: self._facts(account) for account_id, account in accounts.items()}
+
+    def _facts(self, account: Account) -> dict[str, Any]:
         return {
             "account_age_days": max(0, (self._clock.now() - account.created_at).days),
             "state": account.state.value,
