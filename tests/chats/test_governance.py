@@ -70,7 +70,8 @@ async def test_a_batch_reads_its_authors_facts_in_one_go(
     users = [await make_user(f"facts{i}") for i in range(6)]
     governance = services.governance
     real_one, real_many = governance.author_facts, governance.author_facts_many
-    assert real_one is not None and real_many is not None
+    assert real_one is not None
+    assert real_many is not None
     one_calls: list[str] = []
     many_calls: list[list[str]] = []
 
