@@ -381,6 +381,31 @@ def _notes(result: PhaseResult) -> str:
     return "; ".join(notes)
 
 
+def _phase_row(
+    backend: str,
+    workload: str,
+    parameters: str,
+    throughput: str,
+    latency: tuple[float, float],
+    phase: PhaseResult,
+    goal: str,
+) -> Row:
+    """One table row for a measured phase: its latency, then the CPU columns and notes that
+    every phase reports the same way."""
+    return (
+        backend,
+        workload,
+        parameters,
+        throughput,
+        f"{latency[0]:.1f}",
+        f"{latency[1]:.1f}",
+        _cpu(phase.server_cpu, phase.wall),
+        _cpu(phase.generator_cpu, phase.wall) + f"; machine {phase.machine_busy:.2f} cores",
+        goal,
+        _notes(phase),
+    )
+
+
 # ---- workloads ------------------------------------------------------------------------------
 
 
@@ -442,19 +467,16 @@ def run_dm(
         )
         peak_rate = peak.acked_per_s
         rows.append(
-            (
+            _phase_row(
                 backend,
                 "DM max (closed loop)",
                 f"{base}, window {args.dm_window}/sender, {args.duration:.0f} s "
                 f"(setup {setup_s:.0f} s)",
                 f"{peak.acked_per_s:,.0f} acked msg/s (worst second {peak.worst_second:,.0f}); "
                 f"{peak.deliveries_per_s:,.0f} deliveries/s",
-                f"{peak.ack_p50_ms:.1f}",
-                f"{peak.ack_p99_ms:.1f}",
-                _cpu(peak.server_cpu, peak.wall),
-                _cpu(peak.generator_cpu, peak.wall) + f"; machine {peak.machine_busy:.2f} cores",
+                (peak.ack_p50_ms, peak.ack_p99_ms),
+                peak,
                 _goal(peak.acked_per_s >= 5000, "≥ 5,000 acked msg/s"),
-                _notes(peak),
             )
         )
     for index, wanted in enumerate(rates):
@@ -474,19 +496,15 @@ def run_dm(
             **common,
         )
         rows.append(
-            (
+            _phase_row(
                 backend,
                 label,
                 f"{base}, {rate:,.0f} msg/s offered, {args.duration:.0f} s",
                 f"{steady.acked_per_s:,.0f} acked msg/s; deliver p50/p99 "
                 f"{steady.deliver_p50_ms:.1f}/{steady.deliver_p99_ms:.1f} ms",
-                f"{steady.ack_p50_ms:.1f}",
-                f"{steady.ack_p99_ms:.1f}",
-                _cpu(steady.server_cpu, steady.wall),
-                _cpu(steady.generator_cpu, steady.wall)
-                + f"; machine {steady.machine_busy:.2f} cores",
+                (steady.ack_p50_ms, steady.ack_p99_ms),
+                steady,
                 _goal(steady.ack_p99_ms <= 50, "ack p99 ≤ 50 ms"),
-                _notes(steady),
             )
         )
     gen.close_sockets()
@@ -536,32 +554,26 @@ def run_group(
     where = "senders on A, receivers on B" if len(nodes) > 1 else "one node"
     base = f"{size} members, {online} online, {sending} senders, {gen.size} gen procs, {where}"
     return [
-        (
+        _phase_row(
             backend,
             "group at fixed rate (open loop)",
             f"{base}, {args.group_rate:.0f} msg/s offered, {duration:.0f} s "
             f"(setup {setup_s:.0f} s)",
             f"{steady.deliveries_per_s:,.0f} deliveries/s ({steady.acked_per_s:,.0f} msg/s × "
             f"{online - 1} others)",
-            f"{steady.deliver_p50_ms:.1f}",
-            f"{steady.deliver_p99_ms:.1f}",
-            _cpu(steady.server_cpu, steady.wall),
-            _cpu(steady.generator_cpu, steady.wall) + f"; machine {steady.machine_busy:.2f} cores",
+            (steady.deliver_p50_ms, steady.deliver_p99_ms),
+            steady,
             _goal(steady.deliver_p99_ms <= 100, "send→deliver p99 ≤ 100 ms"),
-            _notes(steady),
         ),
-        (
+        _phase_row(
             backend,
             "group max (closed loop)",
             f"{base}, window {args.group_window}/sender, {duration:.0f} s",
             f"{peak.deliveries_per_s:,.0f} deliveries/s ({peak.acked_per_s:,.0f} acked msg/s; "
             f"ack p99 {peak.ack_p99_ms:.0f} ms)",
-            f"{peak.deliver_p50_ms:.1f}",
-            f"{peak.deliver_p99_ms:.1f}",
-            _cpu(peak.server_cpu, peak.wall),
-            _cpu(peak.generator_cpu, peak.wall) + f"; machine {peak.machine_busy:.2f} cores",
+            (peak.deliver_p50_ms, peak.deliver_p99_ms),
+            peak,
             _goal(peak.deliveries_per_s >= 50_000, "≥ 50,000 deliveries/s"),
-            _notes(peak),
         ),
     ]
 
