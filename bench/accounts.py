@@ -20,6 +20,8 @@ from pathlib import Path
 
 import httpx
 
+from _table import print_table
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _server import (
     percentile,
@@ -187,9 +189,7 @@ def main() -> None:
         "rss",
         "errors",
     )
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
+    print_table(header, rows)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+import _table
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _chatload import SocketSpec, raise_fd_limit, worker_main
 from _server import (
@@ -820,15 +822,7 @@ HEADER = (
 
 
 def print_table(rows: Sequence[Row], markdown: bool, file: Any = None) -> None:
-    if markdown:
-        print("| " + " | ".join(HEADER) + " |", file=file)
-        print("|" + "---|" * len(HEADER), file=file)
-        for row in rows:
-            print("| " + " | ".join(cell.replace("|", "/") for cell in row) + " |", file=file)
-        return
-    widths = [max(len(str(r[i])) for r in [HEADER, *rows]) for i in range(len(HEADER))]
-    for row in [HEADER, *rows]:
-        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)), file=file)
+    _table.print_table(HEADER, rows, markdown, file)
 
 
 def _csv(choices: Iterable[str]) -> Callable[[str], list[str]]:

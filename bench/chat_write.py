@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 
+from _table import print_table
 from chat import Account, befriend, direct_conversation, register
 from courtyard.app import create_app
 from courtyard.chats.service import SendRequest
@@ -140,10 +141,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0, help="per batch size")
     args = parser.parse_args()
     rows = asyncio.run(measure(args))
-    header = ("measure", "parameters", "per batch", "per message", "wall")
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+    print_table(("measure", "parameters", "per batch", "per message", "wall"), rows)
 
 
 if __name__ == "__main__":

@@ -62,6 +62,8 @@ from typing import Any
 from sqlalchemy import Column, MetaData, String, Table, event, func, insert, select, text
 from sqlalchemy.engine import Engine
 
+import _table
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _server import percentile  # noqa: I001 - bench/ is put on the path just above
 from moments_data import DEFAULT_DATABASE, META_TABLE, ROOT, Params, generate, parse
@@ -742,15 +744,7 @@ HEADER = (
 
 
 def print_table(rows: Sequence[Row], markdown: bool, file: Any = None) -> None:
-    if markdown:
-        print("| " + " | ".join(HEADER) + " |", file=file)
-        print("|" + "---|" * len(HEADER), file=file)
-        for row in rows:
-            print("| " + " | ".join(cell.replace("|", "/") for cell in row) + " |", file=file)
-        return
-    widths = [max(len(str(r[i])) for r in [HEADER, *rows]) for i in range(len(HEADER))]
-    for row in [HEADER, *rows]:
-        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)), file=file)
+    _table.print_table(HEADER, rows, markdown, file)
 
 
 def machine() -> str:
