@@ -9,6 +9,7 @@ joins later sees the messages sent after they joined, and one who left keeps wha
 
 from __future__ import annotations
 
+from collections import namedtuple
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -59,6 +60,7 @@ from courtyard.core.db import (
     JSONDocument,
     UTCDateTime,
     execute_many,
+    fetch_rows,
     insert_ignoring_duplicates,
     metadata,
     padded,
@@ -348,7 +350,7 @@ class StoredMessage:
     attachments: tuple[dict[str, Any], ...] = ()
 
 
-def _message(row: Row[Any]) -> StoredMessage:
+def _message(row: Any) -> StoredMessage:
     return StoredMessage(
         message=Message(
             id=row.id,
@@ -717,12 +719,12 @@ async def send_contexts(
     if not pairs:
         return {}
     conversation_ids = sorted({conversation_id for conversation_id, _ in pairs})
-    result = await conn.execute(
+    rows = await fetch_rows(
+        conn,
         _SEND_CONTEXTS,
         {"conversation_ids": padded(conversation_ids), "pairs": padded(list(pairs))},
     )
     contexts: dict[tuple[str, str], SendContext] = {}
-    rows: list[Any] = list(result)
     # Unpacked by position, enums by dict: this runs for every sender of every batch.
     for (
         conversation_id,
@@ -1004,13 +1006,16 @@ async def insert_messages(conn: Conn, rows: Sequence[dict[str, Any]]) -> None:
 _BY_CLIENT_KEYS = select(messages).where(
     messages.c.client_key.in_(bindparam("keys", expanding=True))
 )
+# A ``messages`` row read as a plain tuple, with the column names ``_message`` reads.
+_MessageRow = namedtuple("_MessageRow", [column.key for column in messages.columns])  # type: ignore[misc]
 
 
 async def messages_by_client_keys(conn: Conn, keys: Sequence[str]) -> dict[str, StoredMessage]:
     if not keys:
         return {}
-    result = await conn.execute(_BY_CLIENT_KEYS, {"keys": padded(list(keys))})
-    return {row.client_key: _message(row) for row in result}
+    rows = await fetch_rows(conn, _BY_CLIENT_KEYS, {"keys": padded(list(keys))})
+    found: Iterable[Any] = (_MessageRow(*row) for row in rows)
+    return {row.client_key: _message(row) for row in found}
 
 
 async def get_message(conn: Conn, message_id: str) -> StoredMessage | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, CursorResult, Dialect, Engine
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.expression import Executable
@@ -110,6 +112,35 @@ class LoopConnection:
 
     async def run_sync(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return fn(self.sync_connection, *args, **kwargs)
+
+    # The driver itself, for the few statements every chat batch runs (``fetch_rows``,
+    # ``execute_many``): SQLAlchemy's execution context, events and result object cost three
+    # to four times what SQLite does for an indexed read (bench/chat_write.py). Only inside a
+    # transaction SQLAlchemy began, so the statement is part of it; errors come out wrapped as
+    # ``execute`` would wrap them.
+
+    def in_transaction(self) -> bool:
+        return self.sync_connection.in_transaction()
+
+    def driver_fetch(self, sql: str, values: Sequence[Any]) -> list[Any]:
+        cursor = self.sync_connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(sql, values)
+            rows: list[Any] = cursor.fetchall()
+            return rows
+        except sqlite3.Error as exc:
+            raise DBAPIError.instance(sql, values, exc, sqlite3.Error) from exc
+        finally:
+            cursor.close()
+
+    def driver_executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        cursor = self.sync_connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.executemany(sql, rows)
+        except sqlite3.Error as exc:
+            raise DBAPIError.instance(sql, rows, exc, sqlite3.Error) from exc
+        finally:
+            cursor.close()
 
 
 class Tx:
@@ -311,8 +342,14 @@ def _configure_sqlite(engine: Engine, synchronous: str) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         # Writers take the lock up front; readers stay deferred so they never wait on a writer.
+        # Straight to the driver: every transaction begins here, and SQLAlchemy's execution
+        # machinery would cost more than SQLite's BEGIN itself.
         immediate = conn.get_execution_options().get("courtyard_write", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        statement = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+        try:
+            conn.connection.driver_connection.execute(statement)
+        except sqlite3.Error as exc:  # "database is locked": typed, as SQLAlchemy would
+            raise DBAPIError.instance(statement, (), exc, sqlite3.Error) from exc
 
 
 def is_unique_violation(exc: BaseException) -> bool:
@@ -420,7 +457,121 @@ async def execute_many(conn: Conn, statement: Executable, rows: Sequence[dict[st
                 value = last_out[index]
             values.append(value)
         tuples.append(tuple(values))
-    await conn.exec_driver_sql(plan.sql, tuples)
+    if isinstance(conn, LoopConnection) and conn.in_transaction():
+        conn.driver_executemany(plan.sql, tuples)
+    else:
+        await conn.exec_driver_sql(plan.sql, tuples)
+
+
+# ---- hot reads as plain tuples ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _ReadPlan:
+    sql: str
+    order: tuple[str, ...]  # the parameters in the order of the statement's marks
+    expanding: frozenset[str]  # those that are lists, flattened in place (tuples row-major)
+    constants: dict[str, Any]  # values the statement carries itself (``coalesce(x, 0)``)
+    processors: tuple[Callable[[Any], Any] | None, ...]  # per result column
+
+
+_read_plans: dict[tuple[Executable, tuple[tuple[str, int], ...]], _ReadPlan | None] = {}
+
+
+def _shape(params: dict[str, Any]) -> tuple[tuple[str, int], ...]:
+    """The parameters' names and, for lists, their lengths: what the SQL string depends on."""
+    return tuple(
+        sorted(
+            (name, len(value) if isinstance(value, list) else -1) for name, value in params.items()
+        )
+    )
+
+
+def _flatten(plan: _ReadPlan, params: dict[str, Any]) -> list[Any]:
+    values: list[Any] = []
+    for name in plan.order:
+        value = params[name] if name in params else plan.constants[name]
+        if name not in plan.expanding:
+            values.append(value)
+        elif value and isinstance(value[0], tuple):
+            for item in value:
+                values.extend(item)
+        else:
+            values.extend(value)
+    return values
+
+
+def _read_plan(dialect: Dialect, statement: Executable, params: dict[str, Any]) -> _ReadPlan | None:
+    """The statement compiled and expanded once for this shape of parameters; None where the
+    driver path would not do exactly what ``execute`` does (bind processors to run, literal
+    rendering, a parameter order it cannot reproduce). The check is made here, once: the
+    flattened values must be exactly the ones SQLAlchemy's own expansion would bind."""
+    key = (statement, _shape(params))
+    if key in _read_plans:
+        return _read_plans[key]
+    if len(_read_plans) > 512:  # statements built per call: not what this is for
+        _read_plans.clear()
+    plan: _ReadPlan | None = None
+    # As ``execute`` compiles it: an INSERT's columns are the parameters given.
+    compiled: Any = cast(Any, statement).compile(dialect=dialect, column_keys=sorted(params))
+    order = compiled.positiontup
+    if order is not None and not compiled.literal_execute_params:
+        try:
+            expanded = compiled.construct_expanded_state(params)
+        except SQLAlchemyError:  # a parameter missing: let ``execute`` report it
+            _read_plans[key] = None
+            return None
+        constants = {
+            name: value
+            for name, value in compiled.construct_params(params).items()
+            if name not in params
+        }
+        candidate = _ReadPlan(
+            expanded.statement,
+            tuple(order),
+            frozenset(compiled.bind_names[p] for p in compiled.post_compile_params),
+            constants,
+            tuple(
+                column.type._cached_result_processor(dialect, None)
+                for column in compiled._result_columns
+            ),
+        )
+        reference = [expanded.parameters[name] for name in expanded.positiontup]
+        if _flatten(candidate, params) == reference and not any(
+            expanded.processors.get(name) for name in expanded.positiontup
+        ):
+            plan = candidate
+    _read_plans[key] = plan
+    return plan
+
+
+async def fetch_rows(
+    conn: Conn, statement: Executable, params: dict[str, Any]
+) -> list[tuple[Any, ...]]:
+    """``execute(statement, params)``'s rows as plain tuples, in the order of its columns.
+
+    For the reads every chat batch makes (client ids, send contexts, counters, stream ids): on
+    SQLite they go straight to the driver with the SQL SQLAlchemy compiled and expanded once
+    per shape of parameters, and the columns through the same result processors (datetimes,
+    JSON, booleans). PostgreSQL, and anything the plan cannot reproduce exactly, go through
+    ``execute``. The statement must be a module-level object: plans are cached by it.
+    """
+    if isinstance(conn, LoopConnection) and conn.in_transaction():
+        plan = _read_plan(conn.dialect, statement, params)
+        if plan is not None:
+            rows = conn.driver_fetch(plan.sql, _flatten(plan, params))
+            processors = plan.processors
+            if not any(processors):
+                return [tuple(row) for row in rows]
+            return [
+                tuple(
+                    value if process is None or value is None else process(value)
+                    for process, value in zip(processors, row, strict=True)
+                )
+                for row in rows
+            ]
+    result = await conn.execute(statement, params)
+    return [tuple(row) for row in result]
 
 
 _UNSET = object()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -39,6 +39,7 @@ from courtyard.core.db import (
     JSONDocument,
     UTCDateTime,
     execute_many,
+    fetch_rows,
     insert_ignoring_duplicates,
     metadata,
     padded,
@@ -659,11 +660,10 @@ async def read_counters(conn: Conn, reads: list[tuple[str, int, bool]]) -> list[
     for index, (key, after, distinct) in enumerate(reads):
         wanted.setdefault((distinct, after), {}).setdefault(key, []).append(index)
     for (distinct, after), positions in wanted.items():
-        rows = await conn.execute(
-            _read_statement(distinct), {"keys": padded(list(positions)), "after": after}
+        rows = await fetch_rows(
+            conn, _read_statement(distinct), {"keys": padded(list(positions)), "after": after}
         )
-        for row in rows.all():
-            key, value = cast(tuple[str, int], tuple(row))
+        for key, value in rows:
             for index in positions.get(key, ()):
                 results[index] = int(value)
     return results

@@ -30,7 +30,14 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from courtyard.core.db import Conn, JSONDocument, UTCDateTime, execute_many, metadata
+from courtyard.core.db import (
+    Conn,
+    JSONDocument,
+    UTCDateTime,
+    execute_many,
+    fetch_rows,
+    metadata,
+)
 from courtyard.realtime.model import StoredEvent
 
 events = Table(
@@ -102,8 +109,8 @@ async def reserve_stream_ids(conn: Conn, count: int) -> int:
     order (PostgreSQL, across nodes); SQLite has one writer anyway. A rolled-back transaction
     gives its ids back with the rest of its writes.
     """
-    result = await conn.execute(_RESERVE[conn.dialect.name], {"count": count})
-    return int(result.scalar_one())
+    ((last,),) = await fetch_rows(conn, _RESERVE[conn.dialect.name], {"count": count})
+    return int(last)
 
 
 _INSERT_EVENTS = events.insert()
