@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 
@@ -164,3 +165,49 @@ async def test_the_linger_counts_from_the_oldest_send_and_a_full_batch_goes_at_o
         assert loop.time() - started < linger  # written as soon as it was full
     finally:
         await committer.stop()
+
+
+async def test_backlog_counts_what_waits_behind_the_batch_being_written() -> None:
+    writer = Recorder(delay=0.05)
+    committer: GroupCommitter[int, int] = GroupCommitter(writer, max_batch=4, linger=0)
+    committer.start()
+    try:
+        first = asyncio.ensure_future(committer.submit(1))
+        await writer.writing.wait()
+        assert committer.backlog == 0
+        rest = [asyncio.ensure_future(committer.submit(n)) for n in range(2, 8)]
+        await asyncio.sleep(0)
+        assert committer.backlog == 6
+        assert await asyncio.gather(first, *rest) == [n * 2 for n in range(1, 8)]
+        assert committer.backlog == 0
+    finally:
+        await committer.stop()
+
+
+async def test_a_batch_with_sends_queued_behind_it_commits_inline(
+    make_user: UserFactory, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under load the send transaction commits on the loop's thread (no thread hand-off
+    between batches); a lone send still commits in a thread. Both write the same."""
+    alice, bob = await make_user("alice"), await make_user("bob")
+    await befriend(alice, bob)
+    direct = await alice.open_direct(me(bob)["id"])
+    seen: list[bool] = []
+    write = services.db.write
+
+    def recording_write(*, commit_inline: bool = False) -> Any:
+        seen.append(commit_inline)
+        return write(commit_inline=commit_inline)
+
+    monkeypatch.setattr(services.db, "write", recording_write)
+    monkeypatch.setattr(services.chats._sends, "_max_batch", 50)  # 300 sends: a backlog
+    await alice.send_message(direct["id"], "alone", client_id="alone")
+    assert seen == [False]
+    results = await asyncio.gather(
+        *(alice.send_message(direct["id"], f"m{n}", client_id=f"c{n}") for n in range(300))
+    )
+    assert True in seen
+    assert sorted(r["seq"] for r in results) == list(range(2, 302))
+    page = await bob.messages(direct["id"], after=0, limit=100)
+    assert page["items"][0]["text"] == "alone"
+    assert [m["seq"] for m in page["items"]] == list(range(1, 101))

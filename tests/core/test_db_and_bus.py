@@ -322,3 +322,36 @@ async def test_concurrent_writers_are_serialised_and_all_commit(services: Servic
 
     await asyncio.gather(*(write(i) for i in range(30)))
     assert await audit_count(services.db, "test:many") == 30
+
+
+async def test_an_inline_commit_writes_and_rolls_back_like_a_threaded_one(
+    services: Services,
+) -> None:
+    """``write(commit_inline=True)`` (the chat writer under load) commits the same and runs
+    its after-commit hooks; a failed statement in it leaves nothing behind."""
+    db = services.db
+    ran: list[str] = []
+
+    async def note() -> None:
+        ran.append("hook")
+
+    async with db.write(commit_inline=True) as tx:
+        await insert_audit(
+            tx.conn, at=services.clock.now(), actor_id=None, tag="test:inline", target_type="t",
+            target_id="1",
+        )  # fmt: skip
+        tx.after_commit(note)
+    assert ran == ["hook"]
+    assert await audit_count(db, "test:inline") == 1
+
+    async def spoiled() -> None:
+        async with db.write(commit_inline=True) as tx:
+            await insert_audit(
+                tx.conn, at=services.clock.now(), actor_id=None, tag="test:inline-spoiled",
+                target_type="t", target_id="1",
+            )  # fmt: skip
+            await tx.conn.execute(text("INSERT INTO no_such_table VALUES (1)"))
+
+    with pytest.raises(DBAPIError):
+        await spoiled()
+    assert await audit_count(db, "test:inline-spoiled") == 0

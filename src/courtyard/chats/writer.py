@@ -51,6 +51,11 @@ class GroupCommitter(Generic[Item, Result]):
         self.batches = 0
         self.items = 0
 
+    @property
+    def backlog(self) -> int:
+        """Items queued behind the batch being written."""
+        return len(self._queue)
+
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="chats-group-commit")
