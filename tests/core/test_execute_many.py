@@ -29,21 +29,8 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from courtyard.core.db import Database, JSONDocument, UTCDateTime, _many_plan, execute_many
-from tests.conftest import BACKENDS
 
 T0 = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
-
-
-@pytest.fixture(params=BACKENDS)
-async def db(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[Database]:
-    url = (
-        f"sqlite:///{tmp_path / 'many.db'}"
-        if request.param == "sqlite"
-        else str(request.getfixturevalue("postgres_database"))
-    )
-    database = Database(url)
-    yield database
-    await database.dispose()
 
 
 class Tables:
@@ -71,12 +58,12 @@ class Tables:
 
 
 @pytest.fixture
-async def tables(db: Database) -> AsyncIterator[Tables]:
+async def tables(scratch_db: Database) -> AsyncIterator[Tables]:
     made = Tables()
-    async with db.write() as tx:
+    async with scratch_db.write() as tx:
         await tx.conn.run_sync(made.metadata.create_all)  # type: ignore[attr-defined]
     yield made
-    async with db.write() as tx:
+    async with scratch_db.write() as tx:
         await tx.conn.run_sync(made.metadata.drop_all)  # type: ignore[attr-defined]
 
 
@@ -122,21 +109,23 @@ async def _read(db: Database, table: Table) -> list[tuple[Any, ...]]:
 )
 @given(rows=rows_strategy)
 async def test_inserts_equal_what_execute_writes(
-    db: Database, tables: Tables, rows: list[dict[str, Any]]
+    scratch_db: Database, tables: Tables, rows: list[dict[str, Any]]
 ) -> None:
     with_ids = [{"id": index, **row} for index, row in enumerate(rows)]
-    async with db.write() as tx:
+    async with scratch_db.write() as tx:
         await tx.conn.execute(tables.fast.delete())
         await tx.conn.execute(tables.plain.delete())
         await execute_many(tx.conn, tables.fast_insert, with_ids)
         await tx.conn.execute(tables.plain_insert, with_ids)
-    assert await _read(db, tables.fast) == await _read(db, tables.plain)
+    assert await _read(scratch_db, tables.fast) == await _read(scratch_db, tables.plain)
     if len(rows) > 1:  # the plan is used, not the fallback
-        async with db.read() as conn:
+        async with scratch_db.read() as conn:
             assert _many_plan(conn.dialect, tables.fast_insert, tuple(with_ids[0])) is not None
 
 
-async def test_json_none_is_stored_as_execute_stores_it(db: Database, tables: Tables) -> None:
+async def test_json_none_is_stored_as_execute_stores_it(
+    scratch_db: Database, tables: Tables
+) -> None:
     """JSON columns keep Python None as JSON null unless told otherwise: the fast path must
     not turn it into SQL NULL."""
     rows = [
@@ -144,10 +133,10 @@ async def test_json_none_is_stored_as_execute_stores_it(db: Database, tables: Ta
         | {"big": i}
         for i in range(3)
     ]
-    async with db.write() as tx:
+    async with scratch_db.write() as tx:
         await execute_many(tx.conn, tables.fast_insert, rows)
         await tx.conn.execute(tables.plain_insert, rows)
-    async with db.read() as conn:
+    async with scratch_db.read() as conn:
         null_docs = [
             (await conn.execute(select(t.c.doc.is_(None)).order_by(t.c.id))).scalars().all()
             for t in (tables.fast, tables.plain)
@@ -155,8 +144,8 @@ async def test_json_none_is_stored_as_execute_stores_it(db: Database, tables: Ta
     assert null_docs[0] == null_docs[1]
 
 
-async def test_upserts_and_updates_equal_execute(db: Database, tables: Tables) -> None:
-    async with db.read() as conn:
+async def test_upserts_and_updates_equal_execute(scratch_db: Database, tables: Tables) -> None:
+    async with scratch_db.read() as conn:
         dialect = conn.dialect.name
     insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
     upserts = []
@@ -180,22 +169,22 @@ async def test_upserts_and_updates_equal_execute(db: Database, tables: Tables) -
     ]
     again = [row | {"big": 1} for row in first[1:]] + [first[0] | {"id": 9}]
     edits = [{"row_id": i, "new_body": f"edited {i}", "new_at": shared_time} for i in (0, 2, 9)]
-    async with db.write() as tx:
+    async with scratch_db.write() as tx:
         for rows in (first, again):
             await execute_many(tx.conn, upserts[0], rows)
             await tx.conn.execute(upserts[1], rows)
         await execute_many(tx.conn, updates[0], edits)
         await tx.conn.execute(updates[1], edits)
-    written = await _read(db, tables.fast)
-    assert written == await _read(db, tables.plain)
+    written = await _read(scratch_db, tables.fast)
+    assert written == await _read(scratch_db, tables.plain)
     assert [row[-1] for row in written] == [0, 11, 21, 31, 0]  # added to the existing rows
     assert written[2][2] == "edited 2"
 
 
-async def test_rows_must_share_their_keys(db: Database, tables: Tables) -> None:
+async def test_rows_must_share_their_keys(scratch_db: Database, tables: Tables) -> None:
     row = {"id": 1, "name": None, "body": "", "at": T0, "maybe_at": None, "doc": None}
     row |= {"flag": False, "big": 0}
     with pytest.raises((ValueError, KeyError)):
-        async with db.write() as tx:
+        async with scratch_db.write() as tx:
             await execute_many(tx.conn, tables.fast_insert, [row, {"id": 2}])
-    assert await _read(db, tables.fast) == []  # nothing half-written
+    assert await _read(scratch_db, tables.fast) == []  # nothing half-written

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -42,21 +43,8 @@ from courtyard.core.db import (
     fetch_rows,
     padded,
 )
-from tests.conftest import BACKENDS
 
 T0 = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
-
-
-@pytest.fixture(params=BACKENDS)
-async def db(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[Database]:
-    url = (
-        f"sqlite:///{tmp_path / 'rows.db'}"
-        if request.param == "sqlite"
-        else str(request.getfixturevalue("postgres_database"))
-    )
-    database = Database(url)
-    yield database
-    await database.dispose()
 
 
 class Statements:
@@ -107,6 +95,21 @@ class Statements:
         self.plain_insert = insert(t).returning(t.c.id)
 
 
+@asynccontextmanager
+async def scratch_tables(db: Database) -> AsyncIterator[Statements]:
+    """The statements over a table of their own, created here and dropped afterwards."""
+    made = Statements(db.dialect)
+    async with db.write() as tx:
+        await tx.conn.run_sync(made.metadata.create_all)  # type: ignore[attr-defined]
+    try:
+        yield made
+    finally:
+        async with db.write() as tx:
+            await tx.conn.run_sync(made.metadata.drop_all)  # type: ignore[attr-defined]
+
+
+# Text as the app stores it: PostgreSQL cannot hold NUL (text_problem refuses it upstream).
+stored_chars = st.characters(exclude_characters="\x00", exclude_categories=("Cs",))
 rows_strategy = st.lists(
     st.fixed_dictionaries(
         {
@@ -115,7 +118,9 @@ rows_strategy = st.lists(
             "maybe_at": st.none() | st.integers(0, 10**6).map(lambda s: T0 - timedelta(seconds=s)),
             "doc": st.none()
             | st.dictionaries(
-                st.text(max_size=4), st.integers(-(2**53), 2**53) | st.text(max_size=6), max_size=3
+                st.text(stored_chars, max_size=4),
+                st.integers(-(2**53), 2**53) | st.text(stored_chars, max_size=6),
+                max_size=3,
             )
             | st.lists(st.integers(-(2**53), 2**53), max_size=3),
             "flag": st.booleans(),
@@ -141,50 +146,42 @@ async def both_ways(conn: Any, statement: Any, params: dict[str, Any]) -> list[t
 )
 @given(rows=rows_strategy, data=st.data())
 async def test_rows_are_those_execute_returns(
-    db: Database, rows: list[dict[str, Any]], data: st.DataObject
+    scratch_db: Database, rows: list[dict[str, Any]], data: st.DataObject
 ) -> None:
-    made = Statements(db.dialect)
-    async with db.write() as tx:
-        await tx.conn.run_sync(made.metadata.create_all)  # type: ignore[attr-defined]
-    try:
-        async with db.write() as tx:
-            conn = tx.conn
-            numbered = [{"id": i, **row} for i, row in enumerate(rows)]
-            await execute_many(conn, made.table.insert(), numbered)
-            ids = data.draw(st.lists(st.integers(-2, len(rows) + 2), min_size=1, max_size=9))
-            got = await both_ways(conn, made.by_ids, {"ids": padded(ids)})
-            assert {row[0] for row in got} == {i for i in ids if 0 <= i < len(rows)}
-            assert all(row[2].tzinfo is not None for row in got)  # processed: aware datetimes
-            pairs = [(row["owner"], i) for i, row in enumerate(numbered)][: len(rows) // 2 + 1]
-            await both_ways(
-                conn,
-                made.by_pairs,
-                {"owners": padded(sorted({o for o, _ in pairs})), "pairs": padded(pairs)},
-            )
-            after = data.draw(st.integers(-(2**41), 2**41))
-            await both_ways(
-                conn,
-                made.sums,
-                {"owners": ["ann", "bo", "cy", "dee"], "after": after, "special": "bo"},
-            )
-            # An upsert with RETURNING, alternating the two paths on one row.
-            first = await fetch_rows(conn, made.upsert, {"id": 10_000, "add": 5})
-            second = [tuple(r) for r in await conn.execute(made.upsert, {"id": 10_000, "add": 3})]
-            third = await fetch_rows(conn, made.upsert, {"id": 10_000, "add": 2})
-            assert (first, second, third) == ([(5,)], [(8,)], [(10,)])
-    finally:
-        async with db.write() as tx:
-            await tx.conn.run_sync(made.metadata.drop_all)  # type: ignore[attr-defined]
+    async with scratch_tables(scratch_db) as made, scratch_db.write() as tx:
+        conn = tx.conn
+        numbered = [{"id": i, **row} for i, row in enumerate(rows)]
+        await execute_many(conn, made.table.insert(), numbered)
+        ids = data.draw(st.lists(st.integers(-2, len(rows) + 2), min_size=1, max_size=9))
+        got = await both_ways(conn, made.by_ids, {"ids": padded(ids)})
+        assert {row[0] for row in got} == {i for i in ids if 0 <= i < len(rows)}
+        assert all(row[2].tzinfo is not None for row in got)  # processed: aware datetimes
+        pairs = [(row["owner"], i) for i, row in enumerate(numbered)][: len(rows) // 2 + 1]
+        await both_ways(
+            conn,
+            made.by_pairs,
+            {"owners": padded(sorted({o for o, _ in pairs})), "pairs": padded(pairs)},
+        )
+        after = data.draw(st.integers(-(2**41), 2**41))
+        await both_ways(
+            conn,
+            made.sums,
+            {"owners": ["ann", "bo", "cy", "dee"], "after": after, "special": "bo"},
+        )
+        # An upsert with RETURNING, alternating the two paths on one row.
+        first = await fetch_rows(conn, made.upsert, {"id": 10_000, "add": 5})
+        second = [tuple(r) for r in await conn.execute(made.upsert, {"id": 10_000, "add": 3})]
+        third = await fetch_rows(conn, made.upsert, {"id": 10_000, "add": 2})
+        assert (first, second, third) == ([(5,)], [(8,)], [(10,)])
 
 
-async def test_sqlite_reads_take_the_driver_path_and_errors_stay_typed(db: Database) -> None:
-    made = Statements(db.dialect)
-    async with db.write() as tx:
-        await tx.conn.run_sync(made.metadata.create_all)  # type: ignore[attr-defined]
-    try:
-        async with db.write() as tx:
+async def test_sqlite_reads_take_the_driver_path_and_errors_stay_typed(
+    scratch_db: Database,
+) -> None:
+    async with scratch_tables(scratch_db) as made:
+        async with scratch_db.write() as tx:
             conn = tx.conn
-            if db.dialect == "sqlite":
+            if scratch_db.dialect == "sqlite":
                 for statement, params in (
                     (made.by_ids, {"ids": [1, 2]}),
                     (made.by_pairs, {"owners": ["a"], "pairs": [("a", 1)]}),
@@ -195,14 +192,11 @@ async def test_sqlite_reads_take_the_driver_path_and_errors_stay_typed(db: Datab
             row = {"id": 1, "owner": "x", "at": T0, "flag": False, "big": 1}
             assert await fetch_rows(conn, made.plain_insert, row) == [(1,)]
         with pytest.raises(sqlalchemy.exc.IntegrityError):
-            async with db.write() as tx:
+            async with scratch_db.write() as tx:
                 await fetch_rows(tx.conn, made.plain_insert, row)
         # The failed transaction rolled back and the connection still works.
-        async with db.write() as tx:
+        async with scratch_db.write() as tx:
             assert await fetch_rows(tx.conn, made.by_ids, {"ids": [1]}) != []
-    finally:
-        async with db.write() as tx:
-            await tx.conn.run_sync(made.metadata.drop_all)  # type: ignore[attr-defined]
 
 
 async def test_a_locked_sqlite_database_raises_the_typed_error(tmp_path: Any) -> None:
