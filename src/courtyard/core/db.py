@@ -574,7 +574,7 @@ async def fetch_rows(
                 return [tuple(row) for row in rows]
             return [
                 tuple(
-                    value if process is None or value is None else process(value)
+                    value if process is None else process(value)  # NULLs too, as Row does
                     for process, value in zip(processors, row, strict=True)
                 )
                 for row in rows
