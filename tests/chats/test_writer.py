@@ -206,7 +206,9 @@ async def test_a_batch_with_sends_queued_behind_it_commits_inline(
     results = await asyncio.gather(
         *(alice.send_message(direct["id"], f"m{n}", client_id=f"c{n}") for n in range(300))
     )
-    assert True in seen
+    # Batches of at most 50 for 300 sends: some were written with sends queued behind them.
+    inline_commits = seen[1:].count(True)
+    assert inline_commits >= 1, seen
     assert sorted(r["seq"] for r in results) == list(range(2, 302))
     page = await bob.messages(direct["id"], after=0, limit=100)
     assert page["items"][0]["text"] == "alone"
