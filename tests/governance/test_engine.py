@@ -120,8 +120,17 @@ match = [{ text = "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", author = { account
 """
 
 
-def compiled() -> CompiledPolicy:
-    return CompiledPolicy([parse_pack(PACK, source_name="t.toml", version=3)])
+# The same rules with every ungated condition a plain threshold (no ternary, no negation), so
+# that a message with no signal is decided by the threshold index alone.
+THRESHOLD_PACK = (
+    PACK.split('[[rules]]\nid = "t.not_new"', maxsplit=1)[0]
+    .replace('"event.hops >= 3 ? !lists.scam.hit : event.hops == 2"', '"event.hops >= 3"')
+    .replace('{ text = "刷单", event = { hops = 2 } }', '{ text = "刷单", event = { hops = 4 } }')
+)
+
+
+def compiled(pack: str = PACK) -> CompiledPolicy:
+    return CompiledPolicy([parse_pack(pack, source_name="t.toml", version=3)])
 
 
 def message(text: str, **facts: Any) -> PolicyEvent:
@@ -280,3 +289,53 @@ def test_gates_and_the_index_never_change_which_rules_fire(
     # evaluate's shortcut for a message no rule can fire on decides what finish decides
     pending = policy.prepare(event)
     assert decision == (policy.finish(pending) if pending is not None else decision)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    words=st.lists(st.sampled_from(WORDS), max_size=3),
+    age=st.sampled_from([0, 4, 5, 29, 30, 364, 365]) | st.none(),
+    rate=st.sampled_from([0, 19, 20, 21, 35, 36, 20.0, 35.5]) | st.none(),
+    # What the event itself says, which the service's facts override (None included).
+    stale_age=st.sampled_from([0, 400]) | st.none(),
+    stale_rate=st.sampled_from([0, 40]) | st.none(),
+    fetch_age=st.booleans(),
+    fetch_rate=st.booleans(),
+    hops=st.integers(0, 6) | st.none(),
+    pack=st.sampled_from([PACK, THRESHOLD_PACK]),
+)
+def test_finish_decides_with_the_fetched_facts_laid_over_the_event(
+    words: list[str],
+    age: int | None,
+    rate: float | None,
+    stale_age: int | None,
+    stale_rate: float | None,
+    fetch_age: bool,
+    fetch_rate: bool,
+    hops: int | None,
+    pack: str,
+) -> None:
+    """The service passes counters and account facts to ``finish``; a message with no signal
+    is decided there without a scope, and must fire exactly what the merged facts fire."""
+    policy = compiled(pack)
+    on_event: dict[str, Any] = {}
+    fetched: dict[str, Any] = {}
+    for name, value, stale, fetch in (
+        ("account_age_days", age, stale_age, fetch_age),
+        ("messages_per_minute", rate, stale_rate, fetch_rate),
+    ):
+        if fetch:
+            fetched[name] = value
+            if stale is not None:
+                on_event[name] = stale
+        elif value is not None:
+            on_event[name] = value
+    # A fact the service fetched as None is absent: the rules read its declared default.
+    merged = {k: v for k, v in {**on_event, **fetched}.items() if v is not None}
+    pending = policy.prepare(message(" ".join(words), **on_event, hops=hops))
+    assert pending is not None  # the rate rules are candidates for every message
+    decision = policy.finish(pending, fetched)
+    fired = {hit.rule_id for hit in (*decision.hits, *decision.shadow_hits)}
+    expected = brute_force(policy, message(" ".join(words), **merged, hops=hops or 0))
+    assert fired == expected
+    assert decision == policy.evaluate(message(" ".join(words), **merged, hops=hops))

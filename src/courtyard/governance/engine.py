@@ -93,7 +93,16 @@ class Pending:
 
     @property
     def counter_reads(self) -> frozenset[str]:
-        return frozenset(name for name in self.author_fields if name in COUNTER_FIELDS)
+        # Read twice per chat message; the candidates of a kind share a few field sets.
+        reads = _COUNTER_READS.get(self.author_fields)
+        if reads is None:
+            reads = frozenset(name for name in self.author_fields if name in COUNTER_FIELDS)
+            if len(_COUNTER_READS) < 1024:
+                _COUNTER_READS[self.author_fields] = reads
+        return reads
+
+
+_COUNTER_READS: dict[frozenset[str], frozenset[str]] = {}
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -446,6 +455,10 @@ class CompiledPolicy:
     def finish(self, pending: Pending, author: Mapping[str, Any] | None = None) -> Decision:
         """Run the candidate rules with the author facts the service fetched."""
         event = pending.event
+        if pending.ungated is not None and pending.ungated.none_pass(event, author):
+            # No signal and no threshold passed: most chat messages, decided without copying
+            # the event or building a scope (what ``evaluate`` does for them).
+            return Decision.allow()
         if author:
             facts = dict(event.facts)
             facts["author"] = {**facts.get("author", {}), **author}
@@ -561,8 +574,15 @@ def example_event(example: Example, kind: EventKind) -> PolicyEvent:
 
 _DECIDED = object()
 _AUTHOR_DEFAULTS: dict[str, Any] = VARIABLES["author"]
+_EVENT_DEFAULTS: dict[str, Any] = VARIABLES["event"]
+# What ``_Scope.root("event")`` takes from the event itself (its context may override them).
+_EVENT_OWN_FIELDS = frozenset({"kind", "subject_type", "subject_id"})
 
 _ORDER = attrgetter("order")  # rules sort by their place in the packs
+
+
+def _or_default(value: Any, default: Any) -> Any:
+    return default if value is None else value
 
 
 class _Scope:
@@ -665,7 +685,8 @@ class _Scope:
         defaults: dict[str, Any] = VARIABLES[root]
         actual = self.root(root)
         names = wanted if wanted is not None else tuple(defaults)
-        return {name: actual.get(name, defaults.get(name)) for name in names}
+        # A fact given as None is absent (as the gates read it): the declared default.
+        return {name: _or_default(actual.get(name), defaults.get(name)) for name in names}
 
     def hit(self, rule: CompiledRule) -> RuleHit:
         spec = rule.spec
@@ -697,7 +718,7 @@ class _Scope:
             signals += described
         facts: dict[str, Any] = {}
         for root, name, key, default in rule.cited_facts:
-            facts[key] = self.root(root).get(name, default)
+            facts[key] = _or_default(self.root(root).get(name), default)
         return {"condition": rule.spec.when, "signals": signals, "facts": facts}
 
 
@@ -770,21 +791,35 @@ class _UngatedIndex:
             chosen.sort(key=_ORDER)
         return tuple(chosen)
 
-    def none_pass(self, event: PolicyEvent) -> bool:
+    def none_pass(self, event: PolicyEvent, fetched: Mapping[str, Any] | None = None) -> bool:
         """Whether ``select`` would choose nothing: the common case of a message with no
         signal, decided from the author's facts without building a scope (only for groups
-        on ``author``, read as ``_Scope.number`` reads them)."""
+        on ``author`` and the event's context, read as ``_Scope.number`` reads them).
+        ``fetched``: author facts the service fetched, which ``finish`` lays over the event's."""
         if self.rest:
             return False
         author = event.facts.get("author", {})
-        if type(author) is not dict:
+        context = event.context
+        if type(author) is not dict or type(context) is not dict:
             return False
         for group in self.groups:
-            if group.root != "author" or group.field == "id":
+            field_name = group.field
+            if group.root == "author" and field_name != "id":
+                value = (
+                    fetched[field_name]
+                    if fetched and field_name in fetched
+                    else author.get(field_name)
+                )
+                if value is None:
+                    value = _AUTHOR_DEFAULTS.get(field_name)
+            elif group.root == "event" and (
+                field_name in context or field_name not in _EVENT_OWN_FIELDS
+            ):
+                value = context.get(field_name)
+                if value is None:
+                    value = _EVENT_DEFAULTS.get(field_name)
+            else:
                 return False
-            value = author.get(group.field)
-            if value is None:
-                value = _AUTHOR_DEFAULTS.get(group.field)
             if not isinstance(value, int | float):
                 return False
             if bisect_right(group.thresholds, value) and group.passing(value):
