@@ -14,6 +14,7 @@ from courtyard.governance.text import (
     Projected,
     Projection,
     phrase_pinyin,
+    phrase_syllables,
     pinyin_kinds,
     pinyin_segmentable,
     project,
@@ -206,3 +207,44 @@ def test_point_spans_equal_the_offset_maps(text: str, hinted: bool) -> None:
 def test_projection_is_idempotent_for_compact(text: str) -> None:
     compact = project(text, [Projection.COMPACT]).forms[Projection.COMPACT]
     assert project(compact, [Projection.COMPACT]).forms[Projection.COMPACT] == compact
+
+
+def _greedy_phrase_reading(simplified: str) -> list[str]:
+    """The reference: at each position the longest phrase of 4, 3 or 2 chars in pypinyin's
+    dictionary, else the char table."""
+    from courtyard.governance import text as text_module
+
+    phrase_syllables("银行")  # loads the dictionary
+    phrases = text_module._phrases
+    assert phrases is not None
+    table = text_module.tables().pinyin
+    out: list[str] = []
+    i = 0
+    while i < len(simplified):
+        for size in (4, 3, 2):
+            piece = simplified[i : i + size]
+            if len(piece) == size and piece in phrases:
+                out.extend(text_module._toneless(r[0]) for r in phrases[piece])
+                i += size
+                break
+        else:
+            out.append(table.get(ord(simplified[i]), simplified[i]))
+            i += 1
+    return out
+
+
+_PHRASE_PIECES = ["银行", "行长", "重庆", "长城", "朝阳", "音乐", "快乐", "还是", "不行"]
+_PHRASE_PIECES += ["中国银行"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(_PHRASE_PIECES) | st.sampled_from("行长重乐还朝了的不我a1"),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_phrase_syllables_is_the_greedy_longest_phrase_reading(pieces: list[str]) -> None:
+    keyword = "".join(pieces)
+    assert phrase_syllables(keyword) == _greedy_phrase_reading(keyword)
