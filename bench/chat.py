@@ -7,7 +7,8 @@ bench/_ws.py), so that the generator is not what limits the figures:
 - dm: pairs of accounts in their own direct conversations; senders send over the stream
   (``send`` frames, answered by ``ack`` once committed), receivers count ``chat.message``
   events. A closed loop (a bounded window of unanswered sends per sender) finds the sustained
-  maximum; an open loop at 80 % of it measures the ack latency below saturation.
+  maximum; open loops at 4,000 msg/s (80 % of the 5,000 bar) and at 80 % of the measured
+  maximum measure the ack latency below saturation.
 - group: one group of 500 accounts with 100 of them connected; a few senders at a fixed rate
   (send-to-deliver latency), then in a closed loop (the maximum deliveries per second).
 - idle: 10,000 registered, idle sockets: server memory per connection, server CPU while
@@ -54,6 +55,8 @@ from _ws import Frame, StreamSocket, open_stream
 
 PASSWORD = "bench passphrase that is long enough"  # noqa: S105 - a benchmark account
 T = TypeVar("T")
+# The bar: acknowledged direct messages per second, sustained, on one node.
+DM_BAR = 5000
 Row = tuple[str, ...]
 Node = tuple[str, int]  # base URL, pid
 
@@ -478,7 +481,7 @@ def run_dm(
                 f"{peak.deliveries_per_s:,.0f} deliveries/s",
                 (peak.ack_p50_ms, peak.ack_p99_ms),
                 peak,
-                _goal(peak.acked_per_s >= 5000, "≥ 5,000 acked msg/s"),
+                _goal(peak.acked_per_s >= DM_BAR, f"≥ {DM_BAR:,} acked msg/s"),
             )
         )
     for index, wanted in enumerate(rates):
@@ -488,6 +491,8 @@ def run_dm(
             if wanted <= 1
             else f"DM at {wanted:,.0f} msg/s (open loop)"
         )
+        if wanted == DM_BAR * 0.8:
+            label = f"DM at {wanted:,.0f} msg/s: 80 % of the {DM_BAR:,} bar (open loop)"
         steady = gen.phase(
             # Client ids are made from the tag: each phase needs its own.
             nodes,
@@ -871,9 +876,11 @@ def main() -> None:
     add(
         "--dm-rates",
         type=lambda v: [float(x) for x in v.split(",")],
-        default=[0.8],
+        default=[DM_BAR * 0.8, 0.8],
         help="open-loop DM rates after the maximum: a fraction of it (0.8) or msg/s (4000); "
-        "with only msg/s figures the maximum is not measured (default 0.8)",
+        "with only msg/s figures the maximum is not measured (default: 4000, which is 80 %% of "
+        "the issue's 5,000 msg/s bar, and 80 %% of the measured maximum, the stricter reading "
+        "when the maximum is above the bar)",
     )
     add("--group-size", type=int, default=500)
     add("--group-online", type=int, default=100)
