@@ -211,26 +211,22 @@ def test_projection_is_idempotent_for_compact(text: str) -> None:
 
 def _greedy_phrase_reading(simplified: str) -> list[str]:
     """The reference: at each position the longest phrase of 4, 3 or 2 chars in pypinyin's
-    dictionary, else the char table."""
+    dictionary, else the char table (recursive, with no shortcut)."""
     from courtyard.governance import text as text_module
 
     phrase_syllables("银行")  # loads the dictionary
     phrases = text_module._phrases
     assert phrases is not None
-    table = text_module.tables().pinyin
-    out: list[str] = []
-    i = 0
-    while i < len(simplified):
-        for size in (4, 3, 2):
-            piece = simplified[i : i + size]
-            if len(piece) == size and piece in phrases:
-                out.extend(text_module._toneless(r[0]) for r in phrases[piece])
-                i += size
-                break
-        else:
-            out.append(table.get(ord(simplified[i]), simplified[i]))
-            i += 1
-    return out
+    if not simplified:
+        return []
+    longest = max(
+        (n for n in (2, 3, 4) if len(simplified) >= n and simplified[:n] in phrases), default=1
+    )
+    if longest == 1:
+        head = [text_module.tables().pinyin.get(ord(simplified[0]), simplified[0])]
+    else:
+        head = [text_module._toneless(reading[0]) for reading in phrases[simplified[:longest]]]
+    return head + _greedy_phrase_reading(simplified[longest:])
 
 
 _PHRASE_PIECES = ["银行", "行长", "重庆", "长城", "朝阳", "音乐", "快乐", "还是", "不行"]
