@@ -90,19 +90,12 @@ class Pending:
     # Set when some signal hit: the candidates are the gated rules only, and ``finish`` adds
     # the ungated rules whose first numeric gate can pass (in rule order).
     also: _UngatedIndex | None = None
-
-    @property
-    def counter_reads(self) -> frozenset[str]:
-        # Read twice per chat message; the candidates of a kind share a few field sets.
-        reads = _COUNTER_READS.get(self.author_fields)
-        if reads is None:
-            reads = frozenset(name for name in self.author_fields if name in COUNTER_FIELDS)
-            if len(_COUNTER_READS) < 1024:
-                _COUNTER_READS[self.author_fields] = reads
-        return reads
+    # The author fields that are counters (COUNTER_FIELDS), which the service reads.
+    counter_reads: frozenset[str] = frozenset()
 
 
-_COUNTER_READS: dict[frozenset[str], frozenset[str]] = {}
+def _counter_reads(author_fields: frozenset[str]) -> frozenset[str]:
+    return author_fields.intersection(COUNTER_FIELDS)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -141,6 +134,7 @@ class _KindIndex:
     classifiers: set[str] = field(default_factory=set)
     author_fields: set[str] = field(default_factory=set)
     ungated_author_fields: frozenset[str] = frozenset()
+    ungated_counter_reads: frozenset[str] = frozenset()
     ungated_rules: tuple[CompiledRule, ...] = ()
     ungated_index: _UngatedIndex = field(default_factory=lambda: _UngatedIndex((), ()))
     # What the matchers are asked for: None when this kind reads every list of the type
@@ -339,6 +333,7 @@ class CompiledPolicy:
             entry.ungated_author_fields = frozenset(
                 name for rule in entry.ungated for name in rule.author_fields
             )
+            entry.ungated_counter_reads = _counter_reads(entry.ungated_author_fields)
             entry.ungated_rules = tuple(entry.ungated)
             entry.ungated_index = _UngatedIndex.build(entry.ungated)
             everything = self.keywords.list_names
@@ -405,7 +400,7 @@ class CompiledPolicy:
         gated = [rules for name in found if (rules := by_signal.get(name))]
         if not gated and (not entry.ungated_rules or entry.ungated_index.none_pass(event)):
             return Decision.allow()  # what finish decides with no candidate, without a scope
-        return self.finish(self._pending(event, entry, found, gated))
+        return self._run(self._pending(event, entry, found, gated), None)
 
     def prepare(self, event: PolicyEvent) -> Pending | None:
         """Signals and the rules they make candidates; None when no rule can fire.
@@ -436,6 +431,7 @@ class CompiledPolicy:
                 entry.ungated_rules,
                 entry.ungated_author_fields,
                 entry.ungated_index,
+                counter_reads=entry.ungated_counter_reads,
             )
         if len(gated) == 1:
             candidates = gated[0]  # each list of by_signal is in rule order, without repeats
@@ -444,12 +440,14 @@ class CompiledPolicy:
         author_fields = set(entry.ungated_author_fields)
         for rule in candidates:
             author_fields |= rule.author_fields
+        fields = frozenset(author_fields)
         return Pending(
             event,
             found,
             tuple(candidates),
-            frozenset(author_fields),
+            fields,
             also=entry.ungated_index if entry.ungated_rules else None,
+            counter_reads=_counter_reads(fields),
         )
 
     def finish(self, pending: Pending, author: Mapping[str, Any] | None = None) -> Decision:
@@ -459,6 +457,10 @@ class CompiledPolicy:
             # No signal and no threshold passed: most chat messages, decided without copying
             # the event or building a scope (what ``evaluate`` does for them).
             return Decision.allow()
+        return self._run(pending, author)
+
+    def _run(self, pending: Pending, author: Mapping[str, Any] | None) -> Decision:
+        event = pending.event
         if author:
             facts = dict(event.facts)
             facts["author"] = {**facts.get("author", {}), **author}
@@ -575,8 +577,6 @@ def example_event(example: Example, kind: EventKind) -> PolicyEvent:
 _DECIDED = object()
 _AUTHOR_DEFAULTS: dict[str, Any] = VARIABLES["author"]
 _EVENT_DEFAULTS: dict[str, Any] = VARIABLES["event"]
-# What ``_Scope.root("event")`` takes from the event itself (its context may override them).
-_EVENT_OWN_FIELDS = frozenset({"kind", "subject_type", "subject_id"})
 
 _ORDER = attrgetter("order")  # rules sort by their place in the packs
 
@@ -812,9 +812,9 @@ class _UngatedIndex:
                 )
                 if value is None:
                     value = _AUTHOR_DEFAULTS.get(field_name)
-            elif group.root == "event" and (
-                field_name in context or field_name not in _EVENT_OWN_FIELDS
-            ):
+            elif group.root == "event":
+                # kind, subject_type and subject_id, when the context does not set them, are
+                # strings: not numbers, so this returns False below, as select would pick.
                 value = context.get(field_name)
                 if value is None:
                     value = _EVENT_DEFAULTS.get(field_name)
