@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from courtyard.client import CourtyardClient
+from courtyard.client import CourtyardClient, StreamClient, StreamError
 from courtyard.testing import ServerProcess, create_scratch_database, drop_scratch_database
 from tests.conftest import POSTGRES_URL, REDIS_URL, _required, run_blocking
 
@@ -58,6 +58,11 @@ async def user(address: str, handle: str) -> CourtyardClient:
     return client
 
 
+async def read_until_closed(stream: StreamClient) -> None:
+    while True:
+        await stream.receive()
+
+
 async def test_events_cross_nodes_and_survive_a_killed_writer(
     nodes: list[ServerProcess],
 ) -> None:
@@ -79,6 +84,22 @@ async def test_events_cross_nodes_and_survive_a_killed_writer(
         got = [await asyncio.wait_for(stream.next_event(), 10) for _ in first]
         assert [e["data"]["request"]["id"] for e in got] == [r["id"] for r in first]
         assert [e["id"] for e in got] == sorted(e["id"] for e in got)
+
+        # 1b. A session revoked through node A loses its socket on node B at once (Redis
+        # carries the announcement; the periodic check is a minute away).
+        phone = CourtyardClient(f"http://{b}")
+        laptop = CourtyardClient(f"http://{a}")
+        clients.extend([phone, laptop])
+        await phone.login("receiver", PASSWORD)
+        await laptop.login("receiver", PASSWORD)
+        phone_stream = phone.stream(f"ws://{b}/api/v1/stream")
+        await phone_stream.connect()
+        await phone_stream.register(None)
+        [phone_session] = [s["id"] for s in await phone.sessions() if s["current"]]
+        await laptop.revoke_session(phone_session)
+        with pytest.raises(StreamError) as revoked:
+            await asyncio.wait_for(read_until_closed(phone_stream), 3)
+        assert revoked.value.code == "unauthenticated"
 
         # 2. Node A is killed while requests stream through it.
         acknowledged: list[str] = []

@@ -449,6 +449,7 @@ class AccountsService:
             revoked = await store.revoke_session(tx.conn, actor.id, session_id, self._clock.now())
             if not revoked:
                 raise NotFound("No such session.")
+            self._governance.access_changed(tx, actor.id)
             await self._governance.audit(
                 tx,
                 actor_id=actor.id,
@@ -651,6 +652,7 @@ class AccountsService:
             await store.update_account(tx.conn, actor.id, now, password_hash=new_hash)
             # Other sessions may belong to whoever learned the old password.
             await store.revoke_other_sessions(tx.conn, actor.id, actor.session_id, now)
+            self._governance.access_changed(tx, actor.id)
             await self._governance.audit(
                 tx,
                 actor_id=actor.id,

@@ -327,6 +327,7 @@ class DueProcessService:
             state_until=until,
             enforcement=[b.to_json() for b in bounds] or None,
         )
+        self._governance.access_changed(tx, account_id)
         return tuple(bounds)
 
     def _termination_bounds(self, row: dict[str, Any]) -> list[Bound]:

@@ -47,6 +47,9 @@ log = logging.getLogger(__name__)
 
 BUILTIN_PACKS_DIR = Path(__file__).resolve().parent / "packs"
 POLICY_CHANNEL = "courtyard:policy"
+# An account whose sessions or standing changed (the payload is its id): every node checks that
+# account's open sockets again at once instead of at their next periodic check.
+ACCESS_CHANNEL = "courtyard:access"
 _AUTHOR_FACTS_TTL = 60.0
 
 
@@ -629,6 +632,23 @@ class GovernanceService:
             missed = True
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30.0)
+
+    def access_changed(self, tx: Tx, account_id: str) -> None:
+        """Once ``tx`` commits, tell every node that ``account_id`` lost (or regained) a session
+        or a capability, so that a revoked session or a suspended account stops receiving
+        events now, not at its socket's next periodic check (which still covers a lost
+        message)."""
+        bus = self._bus
+        if bus is None:
+            return
+
+        async def announce() -> None:
+            try:
+                await bus.publish(ACCESS_CHANNEL, account_id.encode())
+            except Exception as error:  # committed; the periodic check closes the socket
+                log.warning("could not announce an access change: %s", error)
+
+        tx.after_commit(announce)
 
     async def _announce(self) -> None:
         if self._bus is None:

@@ -85,6 +85,7 @@ class StreamConnection:
         "failure",
         "last_heard",
         "overflowed",
+        "recheck_due",
         "token",
     )
 
@@ -100,6 +101,7 @@ class StreamConnection:
         self.account_id = actor.id
         self.acked = 0
         self.overflowed = False
+        self.recheck_due = False  # the session or the account changed: check before sleeping
         # Why the connection must end (a protocol error, a resync, the client gone), set by
         # callbacks and raised by the connection's task.
         self.failure: BaseException | None = None
@@ -141,6 +143,10 @@ class StreamConnection:
         """A frame outside the stream (typing, a send's ack): never replayed, never counted."""
         self.deliver(0, frame)
 
+    def recheck(self) -> None:
+        self.recheck_due = True
+        self.wake()
+
     def record_ack(self, ack: object) -> None:
         if isinstance(ack, int) and not isinstance(ack, bool):
             self.acked = max(self.acked, ack)
@@ -175,7 +181,7 @@ class StreamConnection:
     async def sleep(self, seconds: float) -> None:
         """Until woken (frames queued in fallback mode, a failure) or ``seconds`` have passed:
         a future and a timer handle, not a task."""
-        if self.failure is not None or (self._protocol is None and self._queue):
+        if self.failure is not None or self.recheck_due or (self._protocol is None and self._queue):
             return
         waiter = self._waiter = self._loop.create_future()
         timer = self._loop.call_later(max(0.0, seconds), _resolve, waiter)
@@ -558,8 +564,9 @@ async def _serve_wire(
         if now >= next_ping:
             connection.deliver_ephemeral(PING)
             next_ping = now + settings.ws_heartbeat_seconds
-        if now >= next_check:
+        if now >= next_check or connection.recheck_due:
             # A revoked session or a restricted account loses its socket.
+            connection.recheck_due = False
             connection.actor = await _check_actor(services, connection.token)
             next_check = time.monotonic() + settings.ws_reauth_seconds
             continue
@@ -605,7 +612,8 @@ async def _serve(
             if now >= next_ping:
                 await websocket.send_text(PING.text)
                 next_ping = now + settings.ws_heartbeat_seconds
-            if now >= next_check:
+            if now >= next_check or connection.recheck_due:
+                connection.recheck_due = False
                 connection.actor = await _check_actor(services, connection.token)
                 next_check = time.monotonic() + settings.ws_reauth_seconds
     finally:

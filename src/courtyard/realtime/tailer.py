@@ -7,6 +7,11 @@ connection): ``stream_id > last ORDER BY stream_id``. Because stream ids follow 
 once id N is visible every id below it is too, so advancing ``position`` never skips an event.
 Each event is serialised to its frame once, then handed to the connections that may see it.
 
+An account whose session was revoked or whose capabilities changed is announced on the bus
+channel ``courtyard:access`` (``GovernanceService.access_changed``); the tailer has that
+account's sockets here check again at once, so they close now rather than at their periodic
+check.
+
 Routing: an event with an ``account_id`` goes to that account's connections; an event with a
 ``conversation_id`` goes to the accounts in the conversation's audience *at that event's
 stream id* (``stream_audiences`` periods). The tailer caches each conversation's periods and
@@ -29,6 +34,7 @@ from typing import Any, Protocol
 from courtyard.core import json
 from courtyard.core.bus import Bus
 from courtyard.core.db import Conn, Database
+from courtyard.governance.service import ACCESS_CHANNEL
 from courtyard.realtime import store
 from courtyard.realtime.model import StoredEvent, WireFrame, event_frame
 from courtyard.realtime.service import EPHEMERAL_CHANNEL, STREAM_CHANNEL
@@ -52,6 +58,9 @@ class Listener(Protocol):
 
     def deliver_ephemeral(self, frame: WireFrame) -> None: ...
 
+    def recheck(self) -> None:
+        """Check the session and the account's capabilities again now (they changed)."""
+
 
 class StreamTailer:
     def __init__(self, db: Database, bus: Bus, *, poll_seconds: float = 1.0) -> None:
@@ -74,6 +83,7 @@ class StreamTailer:
             asyncio.create_task(self._run(), name="stream-tailer"),
             asyncio.create_task(self._listen(), name="stream-tailer-bus"),
             asyncio.create_task(self._listen_ephemeral(), name="stream-tailer-ephemeral"),
+            asyncio.create_task(self._listen_access(), name="stream-tailer-access"),
         ]
 
     async def stop(self) -> None:
@@ -139,6 +149,14 @@ class StreamTailer:
             if end is None:
                 for listener in self._by_account.get(account_id, ()):
                     listener.deliver_ephemeral(text)
+
+    async def _listen_access(self) -> None:
+        await self._subscribe(ACCESS_CHANNEL, self._on_access)
+
+    async def _on_access(self, message: bytes) -> None:
+        """An account's sessions or standing changed: its sockets here check again now."""
+        for listener in list(self._by_account.get(message.decode(errors="replace"), ())):
+            listener.recheck()
 
     async def _subscribe(self, channel: str, handle: Any) -> None:
         delay = self._poll_seconds
