@@ -35,6 +35,15 @@ from courtyard.web import pages as web_pages
 SERVER_GC_THRESHOLDS = (5_000, 20, 100)
 
 
+def _freeze_startup() -> None:
+    """What start-up built (the compiled rule packs are a quarter of a million objects) lives
+    as long as the process: out of the collector's reach, full collections stop pausing
+    requests for 100-200 ms each (docs/performance.md, Moments and Chats)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*SERVER_GC_THRESHOLDS)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -57,17 +66,15 @@ def create_app(
             app.state.services = services
             await services.tailer.start()
             services.chats.start()
+            services.realtime.start_pruning(
+                settings.events_retention_days, settings.events_prune_seconds
+            )
             if freeze_startup:
-                # What start-up built (the compiled rule packs are a quarter of a million
-                # objects) lives as long as the process: out of the collector's reach, full
-                # collections stop pausing requests for 100-200 ms each (docs/performance.md,
-                # Moments and Chats).
-                gc.collect()
-                gc.freeze()
-                gc.set_threshold(*SERVER_GC_THRESHOLDS)
+                _freeze_startup()
             try:
                 yield
             finally:
+                await services.realtime.stop_pruning()
                 await services.chats.stop()
                 await services.tailer.stop()
 

@@ -100,6 +100,11 @@ class Settings(BaseSettings):
     ws_send_queue_max: int = Field(default=1000, ge=1)
     # The tailer's safety-net poll, in case a wake-up is lost.
     stream_poll_seconds: float = Field(default=1.0, gt=0)
+    # Events older than this are deleted (0: kept forever); a client whose cursor is older is
+    # told to fetch its state again (docs/events.md, "Retention"). Checked every
+    # events_prune_seconds on each node.
+    events_retention_days: float = Field(default=30.0, ge=0)
+    events_prune_seconds: float = Field(default=600.0, gt=0)
 
     # Governance (docs/policies.md). The operator's rule packs (*.toml); the built-in default
     # packs load too unless policy_builtin_packs is off.

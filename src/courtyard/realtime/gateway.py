@@ -25,7 +25,7 @@ from courtyard.accounts.model import Actor
 from courtyard.container import Services
 from courtyard.core import json
 from courtyard.governance.model import Capability
-from courtyard.realtime.model import WireFrame, event_frame
+from courtyard.realtime.model import CursorExpired, StoredEvent, WireFrame, event_frame
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,7 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_IDLE = 4408
 CLOSE_RESYNC = 4409
+CLOSE_CURSOR_EXPIRED = 4410
 
 REPLAY_BATCH = 500
 # Frames handled by other pillars (a send) that may be in progress at once per connection;
@@ -458,8 +459,10 @@ async def _stream(websocket: WebSocket, protocol: Any) -> None:
             await websocket.send_text(json.dumps_str({"type": "registered", "cursor": position}))
             threshold = position
         else:
+            # The first page before the answer: an expired cursor is refused, not registered.
+            first = await _replay_page(services, connection, cursor)
             await websocket.send_text(json.dumps_str({"type": "registered", "cursor": cursor}))
-            threshold = await _replay(websocket, services, connection, cursor)
+            threshold = await _replay(websocket, services, connection, cursor, first)
         if protocol is not None and protocol.transport is not None:
             await _serve_wire(services, connection, protocol, threshold)
         else:
@@ -487,22 +490,36 @@ def _forget_headers(websocket: WebSocket) -> None:
     websocket.__dict__.pop("_cookies", None)
 
 
+async def _replay_page(
+    services: Services, connection: StreamConnection, after: int
+) -> list[StoredEvent]:
+    try:
+        return await services.realtime.events_for(connection.account_id, after, REPLAY_BATCH)
+    except CursorExpired as exc:
+        raise ProtocolError(CLOSE_CURSOR_EXPIRED, exc.code, exc.message) from exc
+
+
 async def _replay(
-    websocket: WebSocket, services: Services, connection: StreamConnection, cursor: int
+    websocket: WebSocket,
+    services: Services,
+    connection: StreamConnection,
+    cursor: int,
+    batch: list[StoredEvent],
 ) -> int:
-    """Send every event after ``cursor`` from the database; returns the last id sent.
+    """Send every event after ``cursor`` from the database, starting with ``batch`` (the first
+    page); returns the last id sent.
 
     The connection is already attached, so events the tailer dispatches meanwhile wait in its
     queue; they are dropped if at or below the returned id (no gap, no duplicate).
     """
     last = cursor
     while True:
-        batch = await services.realtime.events_for(connection.account_id, last, REPLAY_BATCH)
         for event in batch:
             await websocket.send_text(event_frame(event))
             last = event.id
         if len(batch) < REPLAY_BATCH:
             return last
+        batch = await _replay_page(services, connection, last)
 
 
 # Bytes a connection may have waiting in its transport before it counts as too slow.

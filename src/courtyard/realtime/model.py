@@ -9,6 +9,20 @@ from typing import Any
 from pydantic import BaseModel
 
 from courtyard.core import json
+from courtyard.core.errors import CourtyardError
+
+
+class CursorExpired(CourtyardError):
+    """Events after the cursor are no longer kept (``COURTYARD_EVENTS_RETENTION_DAYS``): the
+    client fetches its state again and continues from ``details["position"]``, as after a
+    first registration."""
+
+    code = "cursor_expired"
+    http_status = 410
+    default_message = (
+        "Events this far back are no longer kept: fetch the current state, then continue "
+        "from the position given."
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,8 +8,10 @@ tailers: this node's directly, the others through the bus channel ``stream``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import Any
 
 from courtyard.accounts.model import Actor
@@ -20,12 +22,13 @@ from courtyard.core.db import Database, Tx
 from courtyard.governance.model import Capability
 from courtyard.governance.service import GovernanceService
 from courtyard.realtime import store
-from courtyard.realtime.model import EventDraft, StoredEvent
+from courtyard.realtime.model import CursorExpired, EventDraft, StoredEvent
 
 log = logging.getLogger(__name__)
 
 STREAM_CHANNEL = "stream"
 EPHEMERAL_CHANNEL = "ephemeral"
+PRUNE_BATCH = 5000  # events deleted per transaction: writers wait at most for one
 
 # A handler for a client frame type other than the stream's own (chats registers "send"):
 # given the connection's actor, the frame and a reply callback, it returns at once and calls
@@ -47,6 +50,7 @@ class RealtimeService:
         # Client frame types handled by other pillars, registered by the container.
         self.frame_handlers: dict[str, FrameHandler] = {}
         self._publishing: set[asyncio.Task[None]] = set()
+        self._pruning: asyncio.Task[None] | None = None
 
     async def append(self, tx: Tx, drafts: Sequence[EventDraft]) -> list[int]:
         """Insert ``drafts`` into the stream inside ``tx``; returns their stream ids.
@@ -132,5 +136,59 @@ class RealtimeService:
         return await self.events_for(actor.id, after, limit)
 
     async def events_for(self, account_id: str, after: int, limit: int) -> list[StoredEvent]:
+        """The next page after ``after``; ``CursorExpired`` if retention deleted events after
+        it (checked after the read, so a pruning that ran before the read is seen)."""
         async with self._db.read() as conn:
-            return await store.events_for_account_after(conn, account_id, after, limit)
+            page = await store.events_for_account_after(conn, account_id, after, limit)
+            first = await store.first_retained(conn)
+            if after + 1 < first:
+                position = await store.last_stream_id(conn)
+                raise CursorExpired(details={"position": position, "first_retained": first})
+        return page
+
+    # -- retention -----------------------------------------------------------------------------
+
+    async def prune(self, retention: timedelta, *, batch: int = PRUNE_BATCH) -> int:
+        """Delete the events older than ``retention``, oldest first, ``batch`` per transaction
+        (writers wait for one batch at most), then the audience periods only they used;
+        returns how many events went. Safe to run on several nodes at once."""
+        cutoff = self._clock.now() - retention
+        total = 0
+        while True:
+            async with self._db.write() as tx:
+                deleted = await store.prune_events(tx.conn, cutoff, batch)
+            if not deleted:
+                break
+            total += deleted
+            await asyncio.sleep(0)  # let the writers in between batches
+        if total:
+            async with self._db.write() as tx:
+                await store.prune_audiences(tx.conn, await store.first_retained(tx.conn) - 1)
+        return total
+
+    def start_pruning(self, retention_days: float, every: float) -> None:
+        """``prune`` every ``every`` seconds until ``stop_pruning`` (the server's lifespan);
+        a retention of 0 days keeps every event."""
+        if retention_days <= 0:
+            return
+        self._pruning = asyncio.get_running_loop().create_task(
+            self._keep_pruning(timedelta(days=retention_days), every), name="event-retention"
+        )
+
+    async def stop_pruning(self) -> None:
+        task, self._pruning = self._pruning, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _keep_pruning(self, retention: timedelta, every: float) -> None:
+        while True:
+            await asyncio.sleep(every)
+            try:
+                pruned = await self.prune(retention)
+            except Exception:  # the next round retries; serving goes on
+                log.warning("pruning old events failed", exc_info=True)
+                continue
+            if pruned:
+                log.info("pruned %d events older than %s", pruned, retention)

@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Table,
     bindparam,
+    delete,
     false,
     func,
     or_,
@@ -231,10 +232,55 @@ async def rewrite_payload(conn: Conn, stream_id: int, payload: dict[str, Any]) -
 
 
 async def last_stream_id(conn: Conn) -> int:
-    """The highest committed stream id (0 on an empty stream)."""
-    result = await conn.execute(select(func.max(events.c.stream_id)))
+    """The highest committed stream id (0 on an empty stream). Ids are dense (a rolled-back
+    transaction gives its ids back), so once retention has deleted every event the counter
+    still tells where the stream is."""
+    counter = select(stream_position.c.value).where(stream_position.c.id == 1).scalar_subquery()
+    result = await conn.execute(select(func.coalesce(func.max(events.c.stream_id), counter, 0)))
+    return int(result.scalar_one())
+
+
+async def first_retained(conn: Conn) -> int:
+    """The lowest stream id still stored (one past the last id when retention has deleted
+    them all): a cursor below this minus one has lost events. Ids are dense and only
+    ``prune_events`` deletes, oldest first, so before any pruning this is 1."""
+    result = await conn.execute(select(func.min(events.c.stream_id)))
     value = result.scalar_one_or_none()
-    return int(value) if value is not None else 0
+    if value is not None:
+        return int(value)
+    return await last_stream_id(conn) + 1
+
+
+async def prune_events(conn: Conn, before: datetime, limit: int) -> int:
+    """Delete the oldest events written before ``before``, at most ``limit`` of them; returns
+    how many went.
+
+    Always a prefix of the stream (every id up to the newest old one), so ``first_retained``
+    stays exact; an event a few seconds younger than ``before`` inside that prefix (clocks of
+    two nodes) goes with it.
+    """
+    first = select(func.min(events.c.stream_id)).scalar_subquery()
+    result = await conn.execute(
+        select(func.max(events.c.stream_id)).where(
+            events.c.stream_id < first + limit, events.c.created_at < before
+        )
+    )
+    through = result.scalar_one_or_none()
+    if through is None:
+        return 0
+    deleted = await conn.execute(delete(events).where(events.c.stream_id <= through))
+    return int(deleted.rowcount)
+
+
+async def prune_audiences(conn: Conn, through: int) -> int:
+    """Delete the audience periods that ended at or before ``through``: every event they let
+    someone see is gone. One scan of the table, once per pruning run."""
+    result = await conn.execute(
+        delete(stream_audiences).where(
+            stream_audiences.c.to_stream.is_not(None), stream_audiences.c.to_stream <= through
+        )
+    )
+    return int(result.rowcount)
 
 
 def event_row(

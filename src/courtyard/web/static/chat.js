@@ -460,6 +460,10 @@
       }
       if (event.code === 4401 || event.code === 4403) return; // signed out or not allowed
       if (event.code === 4409) cursor = null; // too far behind: start again from now
+      if (event.code === 4410) {
+        location.reload(); // events this old are no longer kept: show the state afresh
+        return;
+      }
       setTimeout(connect, retry);
       retry = Math.min(retry * 2, 30000);
     };
