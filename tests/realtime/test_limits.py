@@ -109,13 +109,20 @@ async def test_a_slow_reader_is_told_to_resync_and_resumes(
     assert got == ids
 
 
-async def test_a_revoked_session_loses_its_socket(
-    make_user: UserFactory, open_stream: Opener
+async def test_a_session_revoked_unannounced_loses_its_socket_at_the_periodic_check(
+    make_user: UserFactory, services: Services, open_stream: Opener
 ) -> None:
+    """Revoked where no announcement is made (another process on SQLite, a lost bus
+    message): the periodic check is the safety net. Announced revocations:
+    tests/realtime/test_access.py."""
     alice = await make_user("alice")
     stream = await open_stream(alice)
     await stream.register(None)
-    await alice.logout()
+    [session] = [s["id"] for s in await alice.sessions() if s["current"]]
+    async with services.db.write() as tx:
+        assert await accounts_store.revoke_session(
+            tx.conn, me(alice)["id"], session, services.clock.now()
+        )
     assert await closed_with(stream) == (4401, "unauthenticated")
 
 

@@ -55,15 +55,22 @@ async def read_all(services: Services, account_id: str, after: int, page: int) -
         after = batch[-1].id
 
 
+async def old_then_new(
+    services: Services, clock: FakeClock, account_id: str, old: int, new: int
+) -> tuple[int, list[int], list[int]]:
+    """The position before, ``old`` events, eleven days, ``new`` events: their ids."""
+    base = await _position(services)
+    old_ids = await append(services, account_id, old)
+    clock.advance(days=11)
+    return base, old_ids, await append(services, account_id, new)
+
+
 async def test_old_events_go_and_a_cursor_before_them_is_refused(
     make_user: UserFactory, services: Services, clock: FakeClock
 ) -> None:
     alice = await make_user("alice")
     alice_id = me(alice)["id"]
-    base = await _position(services)
-    old = await append(services, alice_id, 5)
-    clock.advance(days=11)
-    new = await append(services, alice_id, 2)
+    base, old, new = await old_then_new(services, clock, alice_id, 5, 2)
 
     assert await services.realtime.prune(RETENTION, batch=2) == 5  # three transactions
     with pytest.raises(CursorExpired) as expired:
@@ -80,11 +87,7 @@ async def test_a_socket_with_an_expired_cursor_is_told_to_start_again(
     make_user: UserFactory, services: Services, clock: FakeClock, open_stream: Opener
 ) -> None:
     alice = await make_user("alice")
-    alice_id = me(alice)["id"]
-    base = await _position(services)
-    old = await append(services, alice_id, 3)
-    clock.advance(days=11)
-    [new] = await append(services, alice_id, 1)
+    base, old, [new] = await old_then_new(services, clock, me(alice)["id"], 3, 1)
     await services.realtime.prune(RETENTION)
 
     stale = await open_stream(alice)
@@ -106,9 +109,7 @@ async def test_the_http_fallback_answers_410_with_where_to_continue(
 ) -> None:
     alice = await make_user("alice")
     alice_id = me(alice)["id"]
-    await append(services, alice_id, 3)
-    clock.advance(days=11)
-    [new] = await append(services, alice_id, 1)
+    _base, _old, [new] = await old_then_new(services, clock, alice_id, 3, 1)
     await services.realtime.prune(RETENTION)
     with pytest.raises(ApiError) as gone:
         await alice.events(0)
