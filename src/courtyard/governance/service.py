@@ -638,25 +638,27 @@ class GovernanceService:
         or a capability, so that a revoked session or a suspended account stops receiving
         events now, not at its socket's next periodic check (which still covers a lost
         message)."""
-        bus = self._bus
-        if bus is None:
-            return
 
         async def announce() -> None:
-            try:
-                await bus.publish(ACCESS_CHANNEL, account_id.encode())
-            except Exception as error:  # committed; the periodic check closes the socket
-                log.warning("could not announce an access change: %s", error)
+            await self._announce(ACCESS_CHANNEL, account_id.encode(), "an access change")
 
         tx.after_commit(announce)
 
-    async def _announce(self) -> None:
+    async def _announce(
+        self,
+        channel: str = POLICY_CHANNEL,
+        payload: bytes = b"reload",
+        what: str = "a policy change",
+    ) -> None:
+        """Publish after a commit; a failure is logged, never raised: the change is committed,
+        and what listens has its own way to catch up (a reload on reconnect, the periodic
+        session check)."""
         if self._bus is None:
             return
         try:
-            await self._bus.publish(POLICY_CHANNEL, b"reload")
-        except Exception as error:  # the change is committed; other nodes reload on reconnect
-            log.warning("could not announce a policy change: %s", error)
+            await self._bus.publish(channel, payload)
+        except Exception as error:
+            log.warning("could not announce %s: %s", what, error)
 
     async def stop(self) -> None:
         if self._listener is not None:

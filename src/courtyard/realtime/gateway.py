@@ -560,6 +560,14 @@ def _route_path(scope: Any) -> str:
     return path
 
 
+async def _check_again(services: Services, connection: StreamConnection) -> float:
+    """The session and capabilities again (periodically, or now: they changed); a revoked
+    session or a restricted account loses its socket. Returns when the next check is due."""
+    connection.recheck_due = False
+    connection.actor = await _check_actor(services, connection.token)
+    return time.monotonic() + services.settings.ws_reauth_seconds
+
+
 async def _serve_wire(
     services: Services, connection: StreamConnection, protocol: Any, threshold: int
 ) -> None:
@@ -582,10 +590,7 @@ async def _serve_wire(
             connection.deliver_ephemeral(PING)
             next_ping = now + settings.ws_heartbeat_seconds
         if now >= next_check or connection.recheck_due:
-            # A revoked session or a restricted account loses its socket.
-            connection.recheck_due = False
-            connection.actor = await _check_actor(services, connection.token)
-            next_check = time.monotonic() + settings.ws_reauth_seconds
+            next_check = await _check_again(services, connection)
             continue
         await connection.sleep(min(next_ping, next_check, idle_at) - now)
 
@@ -630,9 +635,7 @@ async def _serve(
                 await websocket.send_text(PING.text)
                 next_ping = now + settings.ws_heartbeat_seconds
             if now >= next_check or connection.recheck_due:
-                connection.recheck_due = False
-                connection.actor = await _check_actor(services, connection.token)
-                next_check = time.monotonic() + settings.ws_reauth_seconds
+                next_check = await _check_again(services, connection)
     finally:
         if not reader.done():
             reader.cancel()
