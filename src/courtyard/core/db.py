@@ -31,6 +31,7 @@ from sqlalchemy.sql.expression import Executable
 from sqlalchemy.types import TypeDecorator
 
 from courtyard.core import json
+from courtyard.core.walcheckpoint import WalCheckpointer
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +181,9 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         self._sync_engine: Engine | None = None
         self._async_engine: AsyncEngine | None = None
+        # SQLite: commits never checkpoint the log; a thread does (core/walcheckpoint.py).
+        # Made on the first write, once the database file's path is known.
+        self._checkpointer: WalCheckpointer | None = None
         if self.is_sqlite:
             _ensure_sqlite_directory(url)
             sync_url = url.replace("sqlite+aiosqlite://", "sqlite://", 1)
@@ -245,13 +249,16 @@ class Database:
                 except BaseException:
                     self._after_failure(sync_conn, transaction.rollback)
                     raise
-                # The commit's fsync takes milliseconds: wait for it in a thread (sqlite3
-                # releases the GIL) so the loop keeps serving everyone else meanwhile; the
-                # write lock stays held until it is done. Under load that costs more than it
-                # saves: the thread waits for the GIL to start and to finish (the loop holds
-                # it), and its result waits for a loop turn that is busy with the backlog, so
-                # a 2 ms commit was awaited for 30-50 ms (measured with the chat benchmark at
-                # 1,500 messages/s). A writer with work queued commits inline instead.
+                # The commit's fsync takes a fraction of a millisecond to milliseconds: wait
+                # for it in a thread (sqlite3 releases the GIL) so the loop keeps serving
+                # everyone else meanwhile; the write lock stays held until it is done. Under
+                # load that costs more than it saves: the thread waits for the GIL to start
+                # and to finish (the loop holds it), and its result waits for a loop turn that
+                # is busy with the backlog, so a 2 ms commit was awaited for 30-50 ms
+                # (measured with the chat benchmark at 1,500 messages/s), and the hand-off
+                # cost a tenth of the server's CPU at 4,000. The chat writer, always under
+                # load when it matters, commits inline instead: a commit is then the log
+                # append and its fsync, because checkpoints run in their own thread.
                 try:
                     if commit_inline:
                         transaction.commit()
@@ -260,6 +267,7 @@ class Database:
                 except BaseException:
                     self._after_failure(sync_conn, transaction.rollback)
                     raise
+                self._checkpoint_soon(sync_conn)
         else:
             assert self._async_engine is not None
             async with self._async_engine.connect() as conn:
@@ -268,6 +276,23 @@ class Database:
                     yield tx
                     await tx._run_before_commit()
         await tx._run_after_commit()
+
+    def _checkpoint_soon(self, conn: Connection) -> None:
+        checkpointer = self._checkpointer
+        if checkpointer is None:
+            # Straight to the driver: through SQLAlchemy this would begin a transaction.
+            driver = conn.connection.driver_connection
+            assert driver is not None
+            path = driver.execute("PRAGMA database_list").fetchall()[0][2]
+            if not path:  # an in-memory database has no log to checkpoint
+                return
+            checkpointer = self._checkpointer = WalCheckpointer(path)
+        checkpointer.poke()
+
+    @property
+    def checkpointer(self) -> WalCheckpointer | None:
+        """SQLite's log checkpointer, once a write has started it (tests)."""
+        return self._checkpointer
 
     def _after_failure(self, conn: Connection, rollback: Callable[[], None]) -> None:
         """Roll back a failed write; a writer connection that cannot even do that is closed
@@ -284,7 +309,10 @@ class Database:
         """Run synchronous engine-level work (migrations) in one transaction."""
         if self._sync_engine is not None:
             with self._sync_engine.begin() as sync_conn:
-                return fn(sync_conn)
+                result = fn(sync_conn)
+            with self._sync_engine.connect() as sync_conn:
+                self._checkpoint_soon(sync_conn)
+            return result
         assert self._async_engine is not None
         async with self._async_engine.begin() as conn:
             return await conn.run_sync(fn)
@@ -298,6 +326,9 @@ class Database:
             return await conn.run_sync(fn)
 
     async def dispose(self) -> None:
+        if self._checkpointer is not None:
+            await asyncio.to_thread(self._checkpointer.stop)
+            self._checkpointer = None
         if self._writer is not None:
             self._writer.close()
             self._writer = None
@@ -346,6 +377,9 @@ def _configure_sqlite(engine: Engine, synchronous: str) -> None:
         cursor.execute(f"PRAGMA synchronous={synchronous.upper()}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=5000")
+        # Commits append to the log and never copy it into the database file themselves: a
+        # WalCheckpointer thread does (core/walcheckpoint.py).
+        cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
 
     @event.listens_for(engine, "begin")
