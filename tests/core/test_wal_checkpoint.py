@@ -74,6 +74,9 @@ async def test_commits_never_checkpoint_themselves(
 ) -> None:
     """With the checkpointer's thread kept from running, 6 MiB of commits (1,500 pages, past
     SQLite's default of a checkpoint at 1,000) all stay in the log."""
+    started = db.checkpointer  # by the fixture's CREATE TABLE
+    assert started is not None
+    started.stop()
     monkeypatch.setattr(WalCheckpointer, "poke", lambda self: None)
     async with db.read() as conn:
         limit = (await conn.exec_driver_sql("PRAGMA wal_autocheckpoint")).scalar()
@@ -102,6 +105,19 @@ async def test_dispose_stops_the_thread_and_leaves_everything_in_the_file(
     assert database.checkpointer is None
     # The last connection to close checkpoints the rest.
     assert notes_in_file_alone(tmp_path / "wal.db", tmp_path) == 50
+
+
+async def test_a_commit_stands_when_its_checkpoint_cannot_be_asked_for(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_thread(self: WalCheckpointer) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(WalCheckpointer, "poke", no_thread)
+    await write_notes(db, 10, 10, inline=True)
+    await write_notes(db, 10, 10, inline=False, first=10)
+    async with db.read() as conn:
+        assert (await conn.exec_driver_sql("SELECT count(*) FROM notes")).scalar() == 20
 
 
 def test_an_idle_checkpointer_does_not_run() -> None:

@@ -256,9 +256,9 @@ class Database:
                 # and to finish (the loop holds it), and its result waits for a loop turn that
                 # is busy with the backlog, so a 2 ms commit was awaited for 30-50 ms
                 # (measured with the chat benchmark at 1,500 messages/s), and the hand-off
-                # cost a tenth of the server's CPU at 4,000. The chat writer, always under
-                # load when it matters, commits inline instead: a commit is then the log
-                # append and its fsync, because checkpoints run in their own thread.
+                # cost a tenth of the server's CPU at 4,000. The chat writer commits inline
+                # instead: with checkpoints in their own thread, a commit is the log append
+                # and its fsync.
                 try:
                     if commit_inline:
                         transaction.commit()
@@ -278,16 +278,21 @@ class Database:
         await tx._run_after_commit()
 
     def _checkpoint_soon(self, conn: Connection) -> None:
-        checkpointer = self._checkpointer
-        if checkpointer is None:
-            # Straight to the driver: through SQLAlchemy this would begin a transaction.
-            driver = conn.connection.driver_connection
-            assert driver is not None
-            path = driver.execute("PRAGMA database_list").fetchall()[0][2]
-            if not path:  # an in-memory database has no log to checkpoint
-                return
-            checkpointer = self._checkpointer = WalCheckpointer(path)
-        checkpointer.poke()
+        """Tell the checkpointer a commit happened. Never raises: the commit stands whatever
+        becomes of its checkpoint (a later commit asks again)."""
+        try:
+            checkpointer = self._checkpointer
+            if checkpointer is None:
+                # Straight to the driver: through SQLAlchemy this would begin a transaction.
+                driver = conn.connection.driver_connection
+                assert driver is not None
+                path = driver.execute("PRAGMA database_list").fetchall()[0][2]
+                if not path:  # an in-memory database has no log to checkpoint
+                    return
+                checkpointer = self._checkpointer = WalCheckpointer(path)
+            checkpointer.poke()
+        except Exception:
+            log.exception("could not ask for a WAL checkpoint")
 
     @property
     def checkpointer(self) -> WalCheckpointer | None:

@@ -24,6 +24,7 @@ import threading
 log = logging.getLogger(__name__)
 
 DEFAULT_INTERVAL = 0.05
+THREAD_NAME = "courtyard-wal-checkpoint"
 
 
 class WalCheckpointer:
@@ -41,10 +42,9 @@ class WalCheckpointer:
     def poke(self) -> None:
         """A commit happened: checkpoint soon. Cheap enough to call after every commit."""
         if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._run, name="courtyard-wal-checkpoint", daemon=True
-            )
-            self._thread.start()
+            thread = threading.Thread(target=self._run, name=THREAD_NAME, daemon=True)
+            thread.start()  # if it cannot, the next poke tries again
+            self._thread = thread
         self._requested += 1
         self._wanted.set()
 
