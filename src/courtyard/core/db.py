@@ -182,7 +182,7 @@ class Database:
         self._sync_engine: Engine | None = None
         self._async_engine: AsyncEngine | None = None
         # SQLite: commits never checkpoint the log; a thread does (core/walcheckpoint.py).
-        # Made on the first write, once the database file's path is known.
+        # Made on the first write of a database file.
         self._checkpointer: WalCheckpointer | None = None
         if self.is_sqlite:
             _ensure_sqlite_directory(url)
@@ -267,7 +267,7 @@ class Database:
                 except BaseException:
                     self._after_failure(sync_conn, transaction.rollback)
                     raise
-                self._checkpoint_soon(sync_conn)
+                self._checkpoint_soon()
         else:
             assert self._async_engine is not None
             async with self._async_engine.connect() as conn:
@@ -277,17 +277,15 @@ class Database:
                     await tx._run_before_commit()
         await tx._run_after_commit()
 
-    def _checkpoint_soon(self, conn: Connection) -> None:
+    def _checkpoint_soon(self) -> None:
         """Tell the checkpointer a commit happened. Never raises: the commit stands whatever
         becomes of its checkpoint (a later commit asks again)."""
         try:
             checkpointer = self._checkpointer
             if checkpointer is None:
-                # Straight to the driver: through SQLAlchemy this would begin a transaction.
-                driver = conn.connection.driver_connection
-                assert driver is not None
-                path = driver.execute("PRAGMA database_list").fetchall()[0][2]
-                if not path:  # an in-memory database has no log to checkpoint
+                assert self._sync_engine is not None
+                path = self._sync_engine.url.database
+                if not path or path == ":memory:":  # no log to checkpoint
                     return
                 checkpointer = self._checkpointer = WalCheckpointer(path)
             checkpointer.poke()
@@ -315,8 +313,7 @@ class Database:
         if self._sync_engine is not None:
             with self._sync_engine.begin() as sync_conn:
                 result = fn(sync_conn)
-            with self._sync_engine.connect() as sync_conn:
-                self._checkpoint_soon(sync_conn)
+            self._checkpoint_soon()
             return result
         assert self._async_engine is not None
         async with self._async_engine.begin() as conn:
